@@ -1,0 +1,73 @@
+"""retbench: a plugin-based benchmark harness for retrieval and retrieval-augmented QA.
+
+Quick start for plugin authors -- a package with an entry point in the ``retbench`` group::
+
+    # pyproject.toml
+    [project.entry-points.retbench]
+    my_plugin = "my_package.plugin"
+
+    # my_package/plugin.py
+    import retbench
+
+    class MyRetriever(retbench.Component):
+        name = "mine"
+        version = "1"
+
+        def __init__(self, depth: int = 10):
+            self.depth = depth
+
+        def index(self, corpus, *, workdir): ...
+        def search(self, queries, *, k): ...
+
+    @retbench.hookimpl
+    def retbench_register_retrievers(register):
+        register(MyRetriever)
+
+Then ``retbench list`` shows it and ``retbench run --retriever mine --dataset sample`` runs it.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookimpl = pluggy.HookimplMarker("retbench")
+
+from retbench.component import Component  # noqa: E402
+from retbench.config import RunConfig  # noqa: E402
+from retbench.errors import ConfigError, DataFormatError, RetbenchError  # noqa: E402
+from retbench.pipeline import evaluate  # noqa: E402
+from retbench.plugins import get_plugin_manager  # noqa: E402
+from retbench.progress import track  # noqa: E402
+from retbench.types import (  # noqa: E402
+    Answer,
+    Corpus,
+    DatasetSplit,
+    EvalRules,
+    Injection,
+    Passage,
+    Qrels,
+    Run,
+    RunRecord,
+)
+
+
+__all__ = [
+    "Answer",
+    "Component",
+    "ConfigError",
+    "Corpus",
+    "DataFormatError",
+    "DatasetSplit",
+    "EvalRules",
+    "Injection",
+    "Passage",
+    "Qrels",
+    "Run",
+    "RunConfig",
+    "RunRecord",
+    "RetbenchError",
+    "evaluate",
+    "get_plugin_manager",
+    "hookimpl",
+    "track",
+]

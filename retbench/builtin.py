@@ -1,0 +1,32 @@
+"""The core's own components, registered through the same hooks as any plugin.
+
+Found through the ``retbench`` entry point ``core`` in the core's pyproject, like third-party
+plugins; heavy work happens only when a component is used.
+"""
+
+from __future__ import annotations
+
+from retbench import hookimpl
+from retbench.datasets.beir import BeirFolder, SciFact
+from retbench.datasets.sample import SampleDataset
+from retbench.hookspecs import Register
+from retbench.injection import InContext
+from retbench.metrics.answer import F1, ExactMatch
+
+
+@hookimpl
+def retbench_register_datasets(register: Register) -> None:
+    register(BeirFolder)
+    register(SampleDataset)
+    register(SciFact)
+
+
+@hookimpl
+def retbench_register_metrics(register: Register) -> None:
+    register(ExactMatch, aliases=("em", "exact_match"))
+    register(F1, aliases=("f1",))
+
+
+@hookimpl
+def retbench_register_injectors(register: Register) -> None:
+    register(InContext)

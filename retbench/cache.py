@@ -1,0 +1,158 @@
+"""Stage-keyed, content-addressed cache with atomic writes, file locks and resume.
+
+Layout: ``$RETBENCH_HOME/<stage>/<key>/`` holds a stage's output; ``manifest.json`` is written
+last and atomically, so a directory without it is never read as a finished result (it may
+hold resumable shards of an interrupted run). ``<stage>/<key>.lock`` serialises concurrent
+runs computing the same stage: the second waits, then finds the stage finished.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from retbench.errors import NotCachedError
+
+CACHE_SCHEMA_VERSION = 1
+HOME_ENV = "RETBENCH_HOME"
+
+
+class Overwrite(str, enum.Enum):
+    """What to do with cached stage outputs (the names follow MTEB's OverwriteStrategy).
+
+    ``only-missing``: reuse finished stages and shards, compute the rest (resume).
+    ``always``: recompute every stage and replace what is cached.
+    ``never``: never compute; every stage must be cached already.
+    """
+
+    ALWAYS = "always"
+    NEVER = "never"
+    ONLY_MISSING = "only-missing"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "retbench")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def stage_key(**parts: Any) -> str:
+    """sha256 over the canonical JSON of everything that determines a stage's output."""
+    payload = canonical_json({"cache_schema": CACHE_SCHEMA_VERSION, **parts})
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, ensure_ascii=False, indent=1, default=str))
+
+
+def directory_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+class Stage:
+    """One stage output directory, identified by stage name and key."""
+
+    def __init__(self, home: Path, stage: str, key: str) -> None:
+        self.name = stage
+        self.key = key
+        self.path = home / stage / key
+        self._lock = FileLock(str(home / stage / f"{key}.lock"))
+
+    @contextmanager
+    def locked(self) -> Iterator[Stage]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            yield self
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    @property
+    def complete(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads(self.manifest_path.read_text("utf-8"))
+
+    def commit(self, manifest: dict[str, Any]) -> None:
+        atomic_write_json(self.manifest_path, {"stage": self.name, "key": self.key, **manifest})
+
+    def clear(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    @property
+    def workdir(self) -> Path:
+        """Where a component keeps this stage's files (persistent, so it can resume)."""
+        path = self.path / "work"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def shard_path(self, index: int) -> Path:
+        return self.path / "shards" / f"{index:06d}.json"
+
+    def write_shard(self, index: int, value: Any) -> None:
+        atomic_write_text(self.shard_path(index), canonical_json(value))
+
+    def read_shard(self, index: int) -> Any:
+        return json.loads(self.shard_path(index).read_text("utf-8"))
+
+
+class Cache:
+    """The stage store under one home directory."""
+
+    def __init__(self, home: str | Path | None = None, *, overwrite: Overwrite = Overwrite.ONLY_MISSING):
+        self.home = Path(home) if home is not None else default_home()
+        self.overwrite = Overwrite(overwrite)
+
+    def stage(self, stage: str, key: str) -> Stage:
+        return Stage(self.home, stage, key)
+
+    def run_stage(
+        self, stage: Stage, compute: Callable[[Stage], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        """Return ``(manifest, cached)``, computing the stage under its lock if needed."""
+        with stage.locked():
+            if self.overwrite is Overwrite.ALWAYS:
+                stage.clear()
+            elif stage.complete:
+                return stage.manifest(), True
+            if self.overwrite is Overwrite.NEVER:
+                raise NotCachedError(
+                    f"stage '{stage.name}' is not cached (key {stage.key[:12]}) and "
+                    "--overwrite never forbids computing it"
+                )
+            manifest = compute(stage)
+            stage.commit(manifest)
+            return stage.manifest(), False

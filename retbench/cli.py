@@ -1,0 +1,311 @@
+"""The ``retbench`` command line: a thin click layer over the library."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from retbench import cli_output as out
+from retbench.errors import ConfigError, RetbenchError
+
+OVERWRITE = click.Choice(["always", "never", "only-missing"])
+
+
+@dataclass
+class State:
+    plugins_dir: str | None = None
+    block: tuple[str, ...] = ()
+    cache_dir: str | None = None
+    _pm: Any = None
+    commands: dict[str, click.Command] | None = None
+    failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pm(self) -> Any:
+        if self._pm is None:
+            from retbench.plugins import get_plugin_manager
+
+            self._pm = get_plugin_manager(block=self.block, plugins_dir=self.plugins_dir)
+        return self._pm
+
+    def cache(self, overwrite: str = "only-missing") -> Any:
+        from retbench.cache import Cache
+
+        return Cache(self.cache_dir, overwrite=overwrite)
+
+    def registries(self) -> Any:
+        from retbench.registry import collect_registries
+
+        registries = collect_registries(self.pm)
+        for name, why in {**self.pm.load_failures, **registries.failures}.items():
+            out.stderr.print(f"[yellow]warning: plugin '{name}' failed to load: {why}[/yellow]")
+        return registries
+
+
+class PluginGroup(click.Group):
+    """Adds the commands plugins register through ``retbench_register_commands``."""
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        state = ctx.ensure_object(State)
+        if state.commands is None:
+            scratch = click.Group()
+            for impl in state.pm.hook.retbench_register_commands.get_hookimpls():
+                try:
+                    impl.function(cli=scratch)
+                except Exception as exc:  # noqa: BLE001 - one plugin must not break the CLI
+                    state.failures[impl.plugin_name] = str(exc)
+            state.commands = {n: c for n, c in scratch.commands.items() if n not in self.commands}
+        return state.commands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+
+
+@click.group(cls=PluginGroup)
+@click.option("--plugins-dir", type=click.Path(file_okay=False), help="Also load every *.py plugin in this folder.")
+@click.option("--block-plugin", multiple=True, help="Do not load this plugin (entry-point name); repeatable.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder (default $RETBENCH_HOME).")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="retbench")
+@click.pass_context
+def cli(ctx: click.Context, plugins_dir: str | None, block_plugin: tuple[str, ...], cache_dir: str | None,
+        debug: bool) -> None:
+    """Benchmark retrievers and readers on retrieval and RAG datasets."""
+    ctx.obj = State(plugins_dir=plugins_dir, block=block_plugin, cache_dir=cache_dir)
+
+
+def _run_options(func: Any) -> Any:
+    options = [
+        click.option("--retriever", help="Retriever name (`retbench list`)."),
+        click.option("--reader", help="Reader name."),
+        click.option("--injector", help="Injector name (default: the reader's, else in-context)."),
+        click.option("--dataset", help="Dataset name, or name:LOCATION such as beir:/path/to/folder."),
+        click.option("--split", default=None, help="Split to evaluate [default: test]."),
+        click.option("--k", type=int, default=None, help="Documents retrieved per query [default: 100]."),
+        click.option("--read-k", type=int, default=None, help="Passages given to the reader per query."),
+        click.option("--limit", type=int, default=None, help="Only the first N queries (file order)."),
+        click.option("--metric", "metrics", multiple=True, help="Metric (ir-measures string or registered name)."),
+        click.option("--data-dir", type=click.Path(), help="Folder holding datasets already on disk."),
+        click.option("--seed", type=int, default=None),
+        click.option("--fit-split", help="Train the retriever on this split before indexing."),
+        click.option("--negatives", help="Negative sampler used for training."),
+        *(click.option(f"--{kind}-arg", f"{kind.replace('-', '_')}_args", multiple=True, metavar="KEY=VALUE",
+                       help=f"{kind} parameter; repeatable.")
+          for kind in ("retriever", "reader", "injector", "dataset", "negatives")),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML run configuration."),
+        click.option("--overwrite", type=OVERWRITE, default="only-missing", show_default=True),
+        click.option("--save-record", type=click.Path(file_okay=False), help="Also save the record under DIR/<dataset>/."),
+        click.option("--quiet", is_flag=True, help="Print nothing but errors."),
+        click.option("--json", "as_json", is_flag=True, help="Print the record(s) as JSON."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _config_values(params: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``--config`` file values with flags (flags win) into RunConfig keyword arguments."""
+    from retbench.component import parse_assignments
+    from retbench.config import load_toml
+
+    values = load_toml(params["config_file"]) if params.get("config_file") else {}
+    for key in ("retriever", "reader", "injector", "dataset", "split", "k", "read_k", "limit", "data_dir",
+                "seed", "fit_split", "negatives"):
+        if params.get(key) is not None:
+            values[key] = params[key]
+    if params.get("metrics"):
+        values["metrics"] = list(params["metrics"])
+    for kind in ("retriever", "reader", "injector", "dataset", "negatives"):
+        flag_args = parse_assignments(params.get(f"{kind}_args", ()), option=f"--{kind}-arg")
+        values[f"{kind}_args"] = {**values.get(f"{kind}_args", {}), **flag_args}
+    if not values.get("dataset"):
+        raise ConfigError("missing --dataset (for example --dataset sample)")
+    return values
+
+
+def _evaluate_all(state: State, configs: list[Any], params: dict[str, Any]) -> None:
+    from retbench.pipeline import evaluate
+
+    cache = state.cache(params["overwrite"])
+    state.registries()
+    records = []
+    with out.progress_reporting(not (params["quiet"] or params["as_json"])):
+        for config in configs:
+            records.append(evaluate(config, pm=state.pm, cache=cache, records_dir=params["save_record"]))
+    out.report_runs(records, quiet=params["quiet"], as_json=params["as_json"])
+
+
+@cli.command()
+@_run_options
+@click.pass_obj
+def run(state: State, **params: Any) -> None:
+    """Run one retriever and/or reader on one dataset and score it."""
+    from retbench.config import RunConfig
+
+    _evaluate_all(state, [RunConfig(**_config_values(params))], params)
+
+
+@cli.command()
+@_run_options
+@click.pass_obj
+def grid(state: State, **params: Any) -> None:
+    """Run the cross product of comma-separated --retriever, --reader, --injector, --dataset, --k."""
+    from retbench.config import RunConfig
+
+    base = _config_values(params)
+    axes = {key: str(base[key]).split(",") if base.get(key) is not None else [None]
+            for key in ("retriever", "reader", "injector", "dataset", "k")}
+    configs = []
+    for combo in itertools.product(*axes.values()):
+        values = {**base, **{k: v for k, v in zip(axes, combo) if v is not None}}
+        if values.get("k") is not None:
+            values["k"] = int(values["k"])
+        configs.append(RunConfig(**values))
+    _evaluate_all(state, configs, params)
+
+
+@cli.command()
+@_run_options
+@click.pass_obj
+def train(state: State, **params: Any) -> None:
+    """Train a retriever (--fit-split, default train) and cache the model."""
+    from retbench.config import RunConfig
+    from retbench.pipeline import train_only
+
+    values = _config_values(params)
+    values.setdefault("fit_split", "train")
+    with out.progress_reporting(not (params["quiet"] or params["as_json"])):
+        result = train_only(RunConfig(**values), pm=state.pm, cache=state.cache(params["overwrite"]))
+    if params["as_json"]:
+        out.print_json(result)
+    elif not params["quiet"]:
+        out.stdout.print(f"trained model ({'cached' if result['cached'] else 'new'}): {result['workdir']}")
+
+
+@cli.command("list")
+@click.option("--hook", help="Only plugins implementing this hook.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_plugins(state: State, hook: str | None, as_json: bool) -> None:
+    """List plugins, their distributions and versions, and what each registers."""
+    from retbench.listing import plugin_rows
+
+    rows = plugin_rows(state.pm, state.registries(), hook=hook)
+    if as_json:
+        out.print_json(rows)
+    else:
+        out.stdout.print(out.plugins_table(rows))
+
+
+@cli.group()
+def leaderboard() -> None:
+    """Build and check Markdown leaderboards from RunRecords."""
+
+
+def _leaderboard_inputs(records: str, expected: str) -> tuple[Any, Any, Any]:
+    from retbench.leaderboard import load_expectations
+    from retbench.record import load_records
+
+    folder = Path(records)
+    if not folder.is_dir():
+        raise ConfigError(f"records folder not found: {folder}")
+    pins, baselines = load_expectations(Path(expected))
+    return load_records(folder), pins, baselines
+
+
+@leaderboard.command("build")
+@click.option("--records", default="leaderboards/records", show_default=True, type=click.Path())
+@click.option("--out", "out_dir", default="leaderboards", show_default=True, type=click.Path())
+@click.option("--expected", default="leaderboards/expected.toml", show_default=True, type=click.Path())
+@click.option("--print", "show", is_flag=True, help="Also print the tables.")
+def leaderboard_build(records: str, out_dir: str, expected: str, show: bool) -> None:
+    """Write <out>/<dataset>.md for every dataset in the records."""
+    from retbench.cache import atomic_write_text
+    from retbench.leaderboard import build_all
+
+    loaded, _, baselines = _leaderboard_inputs(records, expected)
+    for name, text in build_all(loaded, baselines=baselines).items():
+        atomic_write_text(Path(out_dir) / f"{name}.md", text)
+        click.echo(text if show else f"wrote {Path(out_dir) / f'{name}.md'}")
+
+
+@leaderboard.command("check")
+@click.option("--records", default="leaderboards/records", show_default=True, type=click.Path())
+@click.option("--out", "out_dir", default="leaderboards", show_default=True, type=click.Path())
+@click.option("--expected", default="leaderboards/expected.toml", show_default=True, type=click.Path())
+def leaderboard_check(records: str, out_dir: str, expected: str) -> None:
+    """Fail when a table is stale or a pinned score moved beyond its tolerance."""
+    from retbench.leaderboard import check
+
+    loaded, pins, baselines = _leaderboard_inputs(records, expected)
+    problems = check(loaded, Path(out_dir), pins, baselines)
+    for problem in problems:
+        out.stderr.print(f"[red]✗[/red] {problem}")
+    if problems:
+        raise RetbenchError(f"leaderboard check failed: {len(problems)} problem(s)")
+    click.echo(f"leaderboards up to date; {len(pins)} pinned score(s) within tolerance")
+
+
+@cli.group()
+def datasets() -> None:
+    """List and prepare datasets."""
+
+
+@datasets.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def datasets_list(state: State, as_json: bool) -> None:
+    """Datasets known to the installed plugins."""
+    from retbench.listing import dataset_rows
+
+    rows = dataset_rows(state.registries())
+    if as_json:
+        out.print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<16} {row['plugin']:<12} {row['description']}")
+
+
+@datasets.command("prepare")
+@click.argument("name")
+@click.option("--split", default="test", show_default=True)
+@click.option("--data-dir", type=click.Path())
+@click.pass_obj
+def datasets_prepare(state: State, name: str, split: str, data_dir: str | None) -> None:
+    """Read and prepare a dataset split into the cache (corpus as Arrow)."""
+    from retbench.pipeline import prepare_dataset
+
+    split_data = prepare_dataset(name, split=split, data_dir=data_dir, pm=state.pm, cache=state.cache())
+    click.echo(f"{split_data.name}/{split}: {len(split_data.corpus)} documents, {len(split_data.queries)} "
+               f"queries, revision {split_data.revision}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:  # accepted anywhere on the line, not only before the sub-command
+        args = ["--debug", *(a for a in args if a != "--debug")]
+    try:
+        cli.main(args=args, prog_name="retbench", standalone_mode=False)
+    except click.exceptions.Abort:
+        out.stderr.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - one clear line, never a bare traceback
+        if debug:
+            traceback.print_exc()
+        message = str(exc) if isinstance(exc, RetbenchError) else f"{type(exc).__name__}: {exc}"
+        hint = "" if debug else " (--debug shows the traceback)"
+        out.print_error(f"{message}{hint}")
+        sys.exit(1)

@@ -1,0 +1,116 @@
+"""What the CLI shows: progress bars, summary tables, the plugin listing (rich)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from retbench.progress import SilentReporter, reporting
+from retbench.types import RunRecord
+
+T = TypeVar("T")
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+class RichReporter:
+    """Progress bars on stderr (one per running loop) and short status notes."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def track(self, iterable: Iterable[T], *, description: str, total: int | None) -> Iterator[T]:
+        task = self.progress.add_task(description, total=total)
+        try:
+            for item in iterable:
+                yield item
+                self.progress.advance(task)
+        finally:
+            self.progress.remove_task(task)
+
+    def note(self, message: str) -> None:
+        self.progress.console.print(f"[dim]{message}[/dim]")
+
+
+@contextmanager
+def progress_reporting(enabled: bool) -> Iterator[None]:
+    if not enabled:
+        with reporting(SilentReporter()):
+            yield
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar, reporting(RichReporter(bar)):
+        yield
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "" if value is None else str(value)
+
+
+def summary_table(records: list[RunRecord]) -> Table:
+    metrics = [m for r in records for m in r.metrics]
+    metrics = list(dict.fromkeys(metrics))
+    table = Table(title="retbench results")
+    for column in ("dataset", "retriever", "reader", "queries", *metrics, "q/s", "seconds", "cache"):
+        table.add_column(column, justify="left" if column in ("dataset", "retriever", "reader") else "right")
+    for r in records:
+        total = sum(r.cost.get("stage_seconds", {}).values())
+        table.add_row(
+            f"{r.dataset['name']}/{r.dataset['split']}",
+            _fmt(r.config.get("retriever")),
+            _fmt(r.config.get("reader")),
+            _fmt(r.dataset.get("evaluated_queries")),
+            *(_fmt(r.metrics.get(m)) for m in metrics),
+            _fmt(r.cost.get("queries_per_second")),
+            f"{total:.2f}",
+            "hit" if r.cached else "miss",
+        )
+    return table
+
+
+def report_runs(records: list[RunRecord], *, quiet: bool, as_json: bool) -> None:
+    if as_json:
+        print_json([r.to_dict() for r in records] if len(records) != 1 else records[0].to_dict())
+        return
+    if quiet:
+        return
+    stdout.print(summary_table(records))
+    for r in records:
+        if r.cached:
+            stdout.print(
+                f"[green]Every stage of {r.dataset['name']} came from the cache: no work done "
+                f"({', '.join(r.stages)}).[/green]"
+            )
+        else:
+            done = [name for name, s in r.stages.items() if not s["cached"]]
+            stdout.print(f"[dim]computed: {', '.join(done)}; record {r.run_id[:12]}[/dim]")
+
+
+def plugins_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="retbench plugins")
+    for column in ("plugin", "distribution", "version", "registers"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["plugin"], row["distribution"], row["version"], "\n".join(row["registers"]))
+    return table
+
+
+def print_error(message: str) -> None:
+    """One line on stderr, whatever the message contains (no markup, no wrapping)."""
+    line = " ".join(message.split())
+    stderr.print(Text.assemble(("error:", "bold red"), " ", line), soft_wrap=True)

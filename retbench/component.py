@@ -1,0 +1,86 @@
+"""Constructor discipline shared by components, and building one from user parameters."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from retbench.errors import ConfigError
+
+
+class Component:
+    """Optional base class: ``get_params`` and ``repr`` from the constructor signature.
+
+    As in scikit-learn, ``__init__`` only stores its keyword arguments under the same names;
+    anything learned is stored in attributes ending in ``_``.
+    """
+
+    name: str = ""
+    version: str = "0"
+
+    def get_params(self) -> dict[str, Any]:
+        return {p: getattr(self, p) for p in constructor_parameters(type(self))}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def constructor_parameters(cls: type) -> list[str]:
+    signature = inspect.signature(cls.__init__)
+    return [
+        p.name
+        for p in signature.parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+def params_of(component: object) -> dict[str, Any]:
+    """The parameters identifying a component, for cache keys and records."""
+    getter = getattr(component, "get_params", None)
+    if callable(getter):
+        return dict(getter())
+    return {p: getattr(component, p, None) for p in constructor_parameters(type(component))}
+
+
+def parse_value(text: str) -> Any:
+    """``--x-arg key=value`` values: JSON literals (numbers, booleans, lists), else the string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_assignments(items: Iterable[str], *, option: str) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} expects key=value, got '{item}'")
+        params[key.strip()] = parse_value(value)
+    return params
+
+
+def build(cls: type, params: Mapping[str, Any], *, kind: str) -> Any:
+    """Instantiate ``cls`` with ``params``; an unknown parameter names the known ones."""
+    accepted = constructor_parameters(cls)
+    takes_any = any(
+        p.kind is p.VAR_KEYWORD for p in inspect.signature(cls.__init__).parameters.values()
+    )
+    unknown = sorted(set(params) - set(accepted))
+    if unknown and not takes_any:
+        raise ConfigError(
+            f"{kind} '{cls.name}' has no parameter {', '.join(repr(u) for u in unknown)} "
+            f"(parameters: {', '.join(accepted) or 'none'})"
+        )
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{kind} '{cls.name}': {exc}") from exc

@@ -1,0 +1,101 @@
+"""The configuration of one run: what the CLI flags and ``--config run.toml`` fill in."""
+
+from __future__ import annotations
+
+import shlex
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from retbench.errors import ConfigError
+from retbench.metrics.retrieval import DEFAULT_MEASURES
+
+ARG_KINDS = ("retriever", "reader", "injector", "dataset", "negatives")
+
+
+@dataclass
+class RunConfig:
+    dataset: str
+    retriever: str | None = None
+    reader: str | None = None
+    injector: str | None = None
+    split: str = "test"
+    k: int = 100
+    read_k: int | None = None
+    limit: int | None = None
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_MEASURES))
+    data_dir: str | None = None
+    seed: int = 0
+    fit_split: str | None = None
+    negatives: str | None = None
+    shard_size: int = 500
+    retriever_args: dict[str, Any] = field(default_factory=dict)
+    reader_args: dict[str, Any] = field(default_factory=dict)
+    injector_args: dict[str, Any] = field(default_factory=dict)
+    dataset_args: dict[str, Any] = field(default_factory=dict)
+    negatives_args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ConfigError(f"--k must be at least 1, got {self.k}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {self.limit}")
+        if not self.retriever and not self.reader:
+            raise ConfigError("a run needs --retriever, --reader, or both")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def command(self) -> str:
+        """The ``retbench run`` command line that reproduces this configuration."""
+        parts = ["retbench", "run"]
+        defaults = RunConfig(dataset=self.dataset, retriever=self.retriever or "x")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_args"):
+                flag = "--" + f.name[: -len("_args")].replace("_", "-") + "-arg"
+                for key, item in sorted(value.items()):
+                    parts += [flag, f"{key}={_literal(item)}"]
+            elif f.name == "metrics":
+                if value != list(DEFAULT_MEASURES):
+                    for metric in value:
+                        parts += ["--metric", metric]
+            elif f.name in ("dataset", "retriever", "reader") or value != getattr(defaults, f.name):
+                if value is not None:
+                    parts += ["--" + f.name.replace("_", "-"), str(value)]
+        return shlex.join(parts)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        import json
+
+        return json.dumps(value)
+    return str(value)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a run configuration file; keys are RunConfig field names.
+
+    ``[retriever_args]`` style tables (or ``retriever_args = {...}``) give component
+    parameters. An unknown key is an error naming the file and key.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if isinstance(data.get("run"), dict):
+        data = {**data.pop("run"), **data}
+    known = {f.name for f in fields(RunConfig)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(
+                f"{path}: unknown key '{key}' (known: {', '.join(sorted(known))})"
+            )
+    return data

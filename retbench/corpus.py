@@ -1,0 +1,104 @@
+"""Prepare a corpus once into a memory-mapped Arrow file, streaming, validated, atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from retbench.cache import atomic_write_json, stage_key
+from retbench.errors import DataFormatError
+from retbench.types import Corpus
+
+BATCH_ROWS = 10_000
+
+# (line, id, title, text, extra) rows; the reader feeds the raw bytes it reads to ``digest``.
+RowReader = Callable[[Any], Iterator[tuple[int, str, str, str, dict[str, Any]]]]
+
+
+def prepare_corpus(
+    source: Path, read_rows: RowReader, *, workdir: Path, reader: str, id_field: str = "_id"
+) -> Corpus:
+    """Return the prepared corpus for ``source``, building it on first use.
+
+    The Arrow file is written to a temporary name and renamed only after every row parsed
+    and ids proved unique, so malformed input leaves nothing behind. The corpus fingerprint
+    is the sha256 of the source bytes; ``reader`` names the parser (and its version) so a
+    parser change prepares again.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    stat = source.stat()
+    locator = stage_key(
+        kind="corpus",
+        path=str(source.resolve()),
+        size=stat.st_size,
+        mtime_ns=stat.st_mtime_ns,
+        reader=reader,
+    )
+    target = workdir / "corpus" / locator
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        manifest = target / "manifest.json"
+        if manifest.is_file():
+            info = json.loads(manifest.read_text("utf-8"))
+            return Corpus.open(target / "corpus.arrow", fingerprint=info["fingerprint"])
+        schema = pa.schema([(c, pa.string()) for c in ("id", "title", "text", "extra")])
+        tmp = target.parent / f".{locator}.{os.getpid()}.arrow.tmp"
+        digest = hashlib.sha256()
+        rows = 0
+        try:
+            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+                columns: dict[str, list[str]] = {c: [] for c in schema.names}
+                for _, doc_id, title, text, extra in read_rows(digest):
+                    columns["id"].append(doc_id)
+                    columns["title"].append(title)
+                    columns["text"].append(text)
+                    columns["extra"].append(json.dumps(extra, ensure_ascii=False))
+                    rows += 1
+                    if len(columns["id"]) >= BATCH_ROWS:
+                        writer.write_batch(pa.record_batch(columns, schema=schema))
+                        columns = {c: [] for c in schema.names}
+                if columns["id"]:
+                    writer.write_batch(pa.record_batch(columns, schema=schema))
+            if rows == 0:
+                raise DataFormatError("corpus is empty: no passages found", path=source)
+            table = pa.ipc.open_file(pa.memory_map(str(tmp), "r")).read_all()
+            if pc.count_distinct(table.column("id")).as_py() != rows:
+                counts = pc.value_counts(table.column("id"))
+                dup = next(c["values"] for c in counts.to_pylist() if c["counts"] > 1)
+                raise _duplicate_error(source, read_rows, dup, id_field)
+            del table
+            target.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target / "corpus.arrow")
+            atomic_write_json(
+                manifest,
+                {"fingerprint": digest.hexdigest(), "rows": rows, "source": str(source)},
+            )
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Corpus.open(target / "corpus.arrow", fingerprint=digest.hexdigest())
+
+
+def _duplicate_error(
+    source: Path, read_rows: RowReader, duplicate: str, id_field: str
+) -> DataFormatError:
+    """Re-read the source to name both lines of a duplicated id (only on the error path)."""
+    first: int | None = None
+    for line, doc_id, *_ in read_rows(hashlib.sha256()):
+        if doc_id == duplicate:
+            if first is not None:
+                return DataFormatError(
+                    f"duplicate id '{duplicate}' (first seen on line {first})",
+                    path=source,
+                    line=line,
+                    field=id_field,
+                )
+            first = line
+    return DataFormatError(f"duplicate id '{duplicate}'", path=source, field=id_field)

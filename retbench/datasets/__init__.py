@@ -1,0 +1,1 @@
+"""Built-in dataset loaders, registered through ``retbench_register_datasets``."""

@@ -1,0 +1,141 @@
+"""The contracts every component kind fulfils (``typing.Protocol``, checked structurally).
+
+Constructors store keyword parameters only; learned state lives in attributes ending in ``_``;
+``get_params()`` feeds the cache key (see :class:`retbench.component.Component`). Methods take
+their data positionally and everything else keyword-only. Optional methods are listed in each
+docstring: the pipeline calls them when present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from retbench.types import Answer, Corpus, DatasetSplit, Injection, Passage, Queries, Run
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """Loads splits of one benchmark. ``location`` (``--dataset name:LOCATION``) and
+    ``data_dir`` (``--data-dir``) are the conventional constructor parameters."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    def load(self, split: str, *, workdir: Path) -> DatasetSplit:
+        """Read (and on first use prepare into ``workdir``) one split."""
+        ...
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """Indexes a corpus and ranks its passages for queries.
+
+    Optional: ``fit(train, *, negatives, workdir)`` trains the retriever and saves it in
+    ``workdir``; ``load_fit(*, workdir)`` restores what ``fit`` saved; ``load_index(*, workdir)``
+    restores what ``index`` saved, so a cached index is not rebuilt.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    def get_params(self) -> dict[str, Any]: ...
+
+    def index(self, corpus: Corpus, *, workdir: Path) -> None: ...
+
+    def search(self, queries: Queries, *, k: int) -> Run: ...
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """A dense model; an adapter in a dense plugin turns it into a Retriever."""
+
+    def encode_queries(self, texts: Sequence[str], *, batch_size: int) -> Any: ...
+
+    def encode_passages(self, passages: Sequence[Passage], *, batch_size: int) -> Any: ...
+
+
+@runtime_checkable
+class NegativeSampler(Protocol):
+    """Picks negatives for a training batch of ``{"qid", "query", "positives"}`` items."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    def sample(
+        self,
+        batch: Sequence[Mapping[str, Any]],
+        *,
+        corpus: Corpus,
+        retriever: Retriever | None,
+        k: int,
+        seed: int,
+    ) -> list[list[str]]: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]: ...
+
+    def loglikelihood(self, contexts: Sequence[str], continuations: Sequence[str]) -> list[float]:
+        ...
+
+
+@runtime_checkable
+class Augmenter(Protocol):
+    """Produces training data (e.g. queries for passages, passage rewrites, QA pairs)."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    def augment(
+        self, corpus: Corpus, *, generator: Generator | None, workdir: Path
+    ) -> list[dict[str, Any]]: ...
+
+
+@runtime_checkable
+class Injector(Protocol):
+    """Turns the passages retrieved for a query into knowledge the reader can use."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    def prepare(
+        self, passages: Sequence[Passage], *, reader: Reader, workdir: Path
+    ) -> Injection:
+        """``workdir`` persists across runs for this injector and reader (e.g. LoRA caches)."""
+        ...
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """Answers questions given one Injection per question. Optional: ``injector`` (class
+    variable naming the injector a shortcut reader uses by default), ``fit``."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    def get_params(self) -> dict[str, Any]: ...
+
+    def answer(
+        self, queries: Queries, injections: Mapping[str, Injection]
+    ) -> list[Answer]: ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """``level`` is ``retrieval``, ``answer`` or ``cost``. ``compute`` returns per-query
+    scores; the aggregate is their mean over ``split.queries`` unless the metric says so."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+    level: ClassVar[str]
+
+    def compute(
+        self, split: DatasetSplit, *, run: Run | None, answers: Sequence[Answer] | None
+    ) -> dict[str, float]: ...

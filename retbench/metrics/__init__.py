@@ -1,0 +1,1 @@
+"""Built-in metrics: retrieval through ir-measures, answer EM/F1, and cost."""

@@ -1,0 +1,42 @@
+"""Cost measurements: wall time per stage, throughput, peak memory."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+class StageTimer:
+    """Exclusive wall-clock seconds per named stage: time spent in a nested stage (an index
+    built lazily inside the search stage) counts for the inner stage only."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._stack: list[str] = []
+        self._since = 0.0
+
+    def _flush(self) -> None:
+        now = time.perf_counter()
+        if self._stack:
+            top = self._stack[-1]
+            self.seconds[top] = self.seconds.get(top, 0.0) + now - self._since
+        self._since = now
+
+    @contextmanager
+    def time(self, stage: str) -> Iterator[None]:
+        self._flush()
+        self._stack.append(stage)
+        try:
+            yield
+        finally:
+            self._flush()
+            self._stack.pop()

@@ -1,0 +1,440 @@
+"""``evaluate(config) -> RunRecord``: all orchestration of a run; no printing, no argparse.
+
+Stages: load -> [fit] -> index -> search -> retrieval metrics -> [prepare + answer] -> answer
+metrics -> cost -> RunRecord. Each stage has a key (see :mod:`retbench.cache`); finished stages
+are reused, search and answer stages resume shard by shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from datetime import datetime, timezone
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retbench import progress
+from retbench.cache import Cache, Stage, directory_bytes, stage_key
+from retbench.component import build, constructor_parameters, params_of
+from retbench.config import RunConfig
+from retbench.errors import ConfigError
+from retbench.metrics.cost import StageTimer, peak_rss_mb
+from retbench.metrics.retrieval import evaluated_queries, remove_self_hits, score_run
+from retbench.plugins import RetbenchPluginManager, get_plugin_manager
+from retbench.record import describe_environment, save_record
+from retbench.registry import Registries, collect_registries
+from retbench.types import Answer, DatasetSplit, Injection, Run, RunRecord
+
+DEFAULT_INJECTOR = "in-context"
+
+
+@dataclass
+class Components:
+    dataset: Any
+    retriever: Any | None
+    reader: Any | None
+    injector: Any | None
+    negatives: Any | None
+    described: dict[str, dict[str, Any]]
+
+
+def _make(
+    kind: str,
+    role: str,
+    name: str | None,
+    params: dict[str, Any],
+    registries: Registries,
+    pm: RetbenchPluginManager,
+    described: dict[str, dict[str, Any]],
+) -> Any | None:
+    """Instantiate a registered component and describe it for the record."""
+    if not name:
+        return None
+    entry = registries[kind].entry(name)
+    instance = build(entry.cls, params, kind=role)
+    dist = pm.distributions.get(entry.plugin, ("", ""))
+    described[role] = {
+        "name": entry.name,
+        "version": entry.version,
+        "params": params_of(instance),
+        "plugin": entry.plugin,
+        "distribution": dist[0],
+        "distribution_version": dist[1],
+    }
+    return instance
+
+
+def _make_dataset(
+    spec: str,
+    *,
+    data_dir: str | None,
+    params: dict[str, Any],
+    registries: Registries,
+    pm: RetbenchPluginManager,
+    described: dict[str, dict[str, Any]],
+) -> Any:
+    """``name`` or ``name:LOCATION`` (``beir:/path``); ``--data-dir`` goes to loaders taking it."""
+    name, _, location = spec.partition(":")
+    if spec in registries.datasets:
+        name, location = spec, ""
+    accepted = constructor_parameters(registries.datasets.get(name))
+    params = dict(params)
+    if location:
+        if "location" not in accepted:
+            raise ConfigError(f"dataset '{name}' takes no location (got ':{location}')")
+        params["location"] = location
+    if data_dir and "data_dir" in accepted:
+        params["data_dir"] = data_dir
+    return _make("datasets", "dataset", name, params, registries, pm, described)
+
+
+def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager) -> Components:
+    """Look every named component up and instantiate it with its parameters."""
+    described: dict[str, dict[str, Any]] = {}
+    dataset = _make_dataset(config.dataset, data_dir=config.data_dir, params=config.dataset_args,
+                            registries=registries, pm=pm, described=described)
+
+    def make(kind: str, role: str, name: str | None, params: dict[str, Any]) -> Any | None:
+        return _make(kind, role, name, dict(params), registries, pm, described)
+
+    retriever = make("retrievers", "retriever", config.retriever, config.retriever_args)
+    reader = make("readers", "reader", config.reader, config.reader_args)
+    injector_name = config.injector
+    if reader is not None and not injector_name:
+        injector_name = getattr(reader, "injector", None) or DEFAULT_INJECTOR
+    injector = make("injectors", "injector", injector_name, config.injector_args)
+    negatives = make("negative_samplers", "negatives", config.negatives, config.negatives_args)
+    return Components(dataset, retriever, reader, injector, negatives, described)
+
+
+def _identity(described: dict[str, dict[str, Any]], role: str) -> dict[str, Any] | None:
+    item = described.get(role)
+    return None if item is None else {k: item[k] for k in ("name", "version", "params")}
+
+
+def _queries_fingerprint(split: DatasetSplit) -> str:
+    digest = hashlib.sha256()
+    for qid, text in split.queries.items():
+        digest.update(f"{qid}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
+def _shards(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+
+
+def _run_sharded(stage: Stage, qids: list[str], size: int, work, description: str) -> list[Any]:
+    """Compute missing shards (one file each, written atomically), return all of them."""
+    shards = _shards(qids, size)
+    results = []
+    for index, shard in enumerate(progress.track(shards, description=description)):
+        if stage.shard_path(index).is_file():
+            results.append(stage.read_shard(index))
+            continue
+        value = work(shard)
+        stage.write_shard(index, value)
+        results.append(value)
+    return results
+
+
+class _Run:
+    """The state of one evaluation while it runs (split, components, stage keys, timings)."""
+
+    def __init__(self, config: RunConfig, cache: Cache, components: Components) -> None:
+        self.config = config
+        self.cache = cache
+        self.c = components
+        self.timer = StageTimer()
+        self.stages: dict[str, dict[str, Any]] = {}
+        self.split: DatasetSplit
+        self.fit_key: str | None = None
+        self.index_ready = False
+        self.injection_bytes = 0
+
+    def stage(self, name: str, compute, **key_parts: Any) -> tuple[Stage, dict[str, Any]]:
+        stage = self.cache.stage(name, stage_key(stage=name, **key_parts))
+        with self.timer.time(name):
+            manifest, cached = self.cache.run_stage(stage, compute)
+        self.stages[name] = {"key": stage.key, "cached": cached}
+        progress.note(f"{name}: {'cached' if cached else 'done'}")
+        return stage, manifest
+
+    def load(self) -> None:
+        with self.timer.time("load"):
+            split = self.c.dataset.load(self.config.split, workdir=self.cache.home / "prepared")
+        self.split = split.limited(self.config.limit)
+        self.dataset_key = {
+            "name": self.split.name,
+            "split": self.split.split,
+            "revision": self.split.revision,
+            "corpus": self.split.corpus.fingerprint,
+            "queries": _queries_fingerprint(self.split),
+        }
+
+    def fit(self) -> None:
+        retriever = self.c.retriever
+        if not self.config.fit_split or retriever is None:
+            return
+        if not hasattr(retriever, "fit"):
+            raise ConfigError(f"retriever '{self.config.retriever}' cannot be trained (no fit)")
+        train = self.c.dataset.load(self.config.fit_split, workdir=self.cache.home / "prepared")
+
+        def compute(stage: Stage) -> dict[str, Any]:
+            retriever.fit(train, negatives=self.c.negatives, workdir=stage.workdir)
+            return {"train_queries": len(train.queries)}
+
+        stage, _ = self.stage(
+            "fit",
+            compute,
+            retriever=_identity(self.c.described, "retriever"),
+            negatives=_identity(self.c.described, "negatives"),
+            train={"name": train.name, "split": train.split, "revision": train.revision},
+            seed=self.config.seed,
+        )
+        if self.stages["fit"]["cached"]:
+            if not hasattr(retriever, "load_fit"):
+                raise ConfigError(f"retriever '{self.config.retriever}' cannot reload a fit")
+            retriever.load_fit(workdir=stage.workdir)
+        self.fit_key = stage.key
+
+    def ensure_index(self) -> None:
+        """Make the retriever searchable: build its index or restore the cached one."""
+        if self.index_ready:
+            return
+        retriever = self.c.retriever
+        corpus = self.split.corpus
+
+        def compute(stage: Stage) -> dict[str, Any]:
+            retriever.index(corpus, workdir=stage.workdir)
+            self.index_ready = True
+            return {"documents": len(corpus), "bytes": directory_bytes(stage.workdir)}
+
+        stage, _ = self.stage("index", compute, **self.index_parts())
+        if not self.index_ready:
+            with self.timer.time("index"):
+                if hasattr(retriever, "load_index"):
+                    retriever.load_index(workdir=stage.workdir)
+                else:
+                    retriever.index(corpus, workdir=Path(tempfile.mkdtemp(prefix="retbench-")))
+            self.index_ready = True
+
+    def index_parts(self) -> dict[str, Any]:
+        return {
+            "retriever": _identity(self.c.described, "retriever"),
+            "fit": self.fit_key,
+            "corpus": self.split.corpus.fingerprint,
+        }
+
+    def index_key(self) -> str:
+        return stage_key(stage="index", **self.index_parts())
+
+    def index_bytes(self) -> int | None:
+        """Size of the cached index (None when the index stage has never finished)."""
+        stage = self.cache.stage("index", self.index_key())
+        return stage.manifest().get("bytes") if stage.complete else None
+
+    def search(self) -> Run:
+        rules = self.split.rules
+        k_search = self.config.k + 1 if rules.ignore_identical_ids else self.config.k
+        qids = list(self.split.queries)
+
+        def search_shard(shard: list[str]) -> Run:
+            self.ensure_index()
+            return self.c.retriever.search({q: self.split.queries[q] for q in shard}, k=k_search)
+
+        def compute(stage: Stage) -> dict[str, Any]:
+            _run_sharded(stage, qids, self.config.shard_size, search_shard, "searching")
+            return {"queries": len(qids), "shards": len(_shards(qids, self.config.shard_size))}
+
+        stage, manifest = self.stage(
+            "search", compute, index=self.index_key(), queries=self.dataset_key, k=k_search
+        )
+        run: Run = {}
+        for index in range(manifest["shards"]):
+            run.update(stage.read_shard(index))
+        if rules.ignore_identical_ids:
+            run = remove_self_hits(run, k=self.config.k)
+        return run
+
+    def answer(self, run: Run | None) -> list[Answer]:
+        reader, injector = self.c.reader, self.c.injector
+        read_k = self.config.read_k if self.config.read_k is not None else getattr(reader, "k", 5)
+        inject_dir = self.cache.home / "inject" / stage_key(
+            injector=_identity(self.c.described, "injector"),
+            reader=_identity(self.c.described, "reader"),
+        )
+
+        def answer_shard(shard: list[str]) -> list[dict[str, Any]]:
+            injections: dict[str, Injection] = {}
+            for qid in shard:
+                ranked = sorted((run or {}).get(qid, {}).items(), key=lambda x: -x[1])[:read_k]
+                passages = self.split.corpus.get([d for d, _ in ranked]) if ranked else []
+                injections[qid] = injector.prepare(passages, reader=reader, workdir=inject_dir)
+                self.injection_bytes += injections[qid].nbytes
+            answers = reader.answer({q: self.split.queries[q] for q in shard}, injections)
+            return [{"qid": a.qid, "text": a.text, "extra": a.extra} for a in answers]
+
+        def compute(stage: Stage) -> dict[str, Any]:
+            shards = _run_sharded(
+                stage, list(self.split.queries), self.config.shard_size, answer_shard, "answering"
+            )
+            return {"shards": len(shards), "injection_bytes": self.injection_bytes}
+
+        stage, manifest = self.stage(
+            "answer",
+            compute,
+            search=self.stages.get("search", {}).get("key"),
+            read_k=read_k,
+            injector=_identity(self.c.described, "injector"),
+            reader=_identity(self.c.described, "reader"),
+            queries=self.dataset_key,
+        )
+        self.injection_bytes = manifest.get("injection_bytes", 0)
+        return [Answer(**a) for i in range(manifest["shards"]) for a in stage.read_shard(i)]
+
+
+def _metric_objects(names: list[str], registries: Registries) -> tuple[list[str], list[Any]]:
+    """Split metric names into ir-measures strings and registered Metric instances."""
+    measures, registered = [], []
+    for name in names:
+        if name in registries.metrics:
+            registered.append(registries.metrics.get(name)())
+        else:
+            measures.append(name)
+    return measures, registered
+
+
+def evaluate(
+    config: RunConfig,
+    *,
+    pm: RetbenchPluginManager | None = None,
+    cache: Cache | None = None,
+    records_dir: str | Path | None = None,
+) -> RunRecord:
+    """Run one configuration end to end and return its record (also saved in the cache)."""
+    pm = pm or get_plugin_manager()
+    cache = cache or Cache()
+    registries = collect_registries(pm)
+    components = resolve(config, registries, pm)
+    pm.hook.retbench_run_start(config=config.to_dict())
+    state = _Run(config, cache, components)
+    state.load()
+    split = state.split
+    state.fit()
+    metrics: dict[str, float] = {}
+    directions: dict[str, bool] = {}
+    per_query: dict[str, dict[str, float]] = {}
+    run: Run | None = None
+    metric_names = list(config.metrics)
+    if components.reader is not None:
+        metric_names += [m.name for m in registries.metrics if m.cls.level == "answer"
+                         and m.name not in metric_names and split.answers]
+    measures, registered = _metric_objects(metric_names, registries)
+    if components.retriever is not None:
+        run = state.search()
+        if split.qrels and measures:
+            aggregate, rows = score_run(measures, split.qrels, run, split.rules)
+            metrics.update(aggregate)
+            directions.update({name: True for name in aggregate})
+            for qid, values in rows.items():
+                per_query.setdefault(qid, {}).update(values)
+    answers = state.answer(run) if components.reader is not None else None
+    for metric in registered:
+        if metric.level == "answer" and answers is None:
+            continue
+        if metric.level == "retrieval" and run is None:
+            continue
+        scores = metric.compute(split, run=run, answers=answers)
+        metrics[metric.name] = sum(scores.values()) / len(scores) if scores else 0.0
+        directions[metric.name] = bool(metric.higher_is_better)
+        for qid, value in scores.items():
+            per_query.setdefault(qid, {})[metric.name] = value
+    cost = _cost(state, run)
+    run_id = stage_key(
+        config=config.to_dict(), stages={k: v["key"] for k, v in state.stages.items()}
+    )
+    record = RunRecord(
+        run_id=run_id,
+        command=config.command(),
+        config=config.to_dict(),
+        components=components.described,
+        dataset={
+            "name": split.name,
+            "split": split.split,
+            "revision": split.revision,
+            "queries": len(split.queries),
+            "evaluated_queries": len(evaluated_queries(split.qrels, split.rules))
+            if run is not None
+            else len(split.answers),
+            "documents": len(split.corpus),
+            "corpus_fingerprint": split.corpus.fingerprint,
+            "rules": vars(split.rules),
+            "query_subset": f"first {config.limit} queries in file order" if config.limit else "all",
+        },
+        metrics=metrics,
+        cost=cost,
+        stages=state.stages,
+        environment=describe_environment(pm),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        higher_is_better=directions,
+        per_query=per_query,
+    )
+    save_record(record, cache.home / "runs" / run_id, run=run)
+    if records_dir is not None:
+        save_record(record, Path(records_dir) / split.name, run=None, slug=True)
+    pm.hook.retbench_run_finish(record=record)
+    return record
+
+
+def _cost(state: _Run, run: Run | None) -> dict[str, Any]:
+    seconds = {k: round(v, 4) for k, v in state.timer.seconds.items()}
+    queries = len(state.split.queries)
+    search_seconds = seconds.get("search", 0.0)
+    cost: dict[str, Any] = {"stage_seconds": seconds, "peak_rss_mb": round(peak_rss_mb(), 1)}
+    if run is not None:
+        cost["queries_per_second"] = (
+            round(queries / search_seconds, 2)
+            if search_seconds and not state.stages["search"]["cached"] else None
+        )
+        cost["index_bytes"] = state.index_bytes()
+    if state.c.reader is not None:
+        cost["injection_bytes"] = state.injection_bytes
+        answer_seconds = seconds.get("answer", 0.0)
+        cost["seconds_per_question"] = round(answer_seconds / queries, 4) if queries else None
+    return cost
+
+
+def train_only(
+    config: RunConfig, *, pm: RetbenchPluginManager | None = None, cache: Cache | None = None
+) -> dict[str, Any]:
+    """Run the fit stage alone (``retbench train``); returns where the model is cached."""
+    pm = pm or get_plugin_manager()
+    cache = cache or Cache()
+    components = resolve(config, collect_registries(pm), pm)
+    if not config.fit_split:
+        raise ConfigError("training needs --fit-split")
+    state = _Run(config, cache, components)
+    state.fit()
+    if state.fit_key is None:
+        raise ConfigError("training needs --retriever")
+    stage = cache.stage("fit", state.fit_key)
+    return {"key": stage.key, "workdir": str(stage.workdir), "cached": state.stages["fit"]["cached"],
+            "seconds": state.timer.seconds.get("fit")}
+
+
+def prepare_dataset(
+    dataset: str,
+    *,
+    split: str,
+    data_dir: str | None = None,
+    pm: RetbenchPluginManager | None = None,
+    cache: Cache | None = None,
+) -> DatasetSplit:
+    """Load (and prepare into the cache) one split: ``retbench datasets prepare``."""
+    pm = pm or get_plugin_manager()
+    cache = cache or Cache()
+    component = _make_dataset(dataset, data_dir=data_dir, params={},
+                              registries=collect_registries(pm), pm=pm, described={})
+    return component.load(split, workdir=cache.home / "prepared")

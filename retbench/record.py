@@ -1,0 +1,109 @@
+"""Saving and reading RunRecords, TREC run files, and the environment a run saw."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from retbench.cache import atomic_write_json, atomic_write_text
+from retbench.errors import DataFormatError
+from retbench.types import Run, RunRecord
+
+if TYPE_CHECKING:
+    from retbench.plugins import RetbenchPluginManager
+
+LIBRARIES = ("retbench", "pluggy", "numpy", "pandas", "pyarrow", "ir-measures", "pytrec-eval-terrier")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def git_hash(cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd or Path.cwd(),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def describe_environment(pm: RetbenchPluginManager) -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "libraries": {name: _version(name) for name in LIBRARIES},
+        "plugins": {name: f"{dist} {version}".strip() for name, (dist, version) in sorted(pm.distributions.items())},
+        "git": git_hash(),
+        "machine": {
+            "system": platform.system(),
+            "machine": platform.machine(),
+            "processor": platform.processor() or None,
+            "cpus": os.cpu_count(),
+        },
+    }
+
+
+def write_trec_run(path: Path, run: Run, *, tag: str) -> None:
+    lines = []
+    for qid in run:
+        ranked = sorted(run[qid].items(), key=lambda x: (-x[1], x[0]))
+        lines += [f"{qid} Q0 {doc} {rank} {score:.6f} {tag}" for rank, (doc, score) in enumerate(ranked, 1)]
+    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
+def record_slug(record: RunRecord) -> str:
+    parts = [record.components.get(r, {}).get("name") for r in ("retriever", "reader")]
+    label = "-".join(p for p in parts if p) or "run"
+    return f"{label}-{record.dataset['split']}-{record.run_id[:10]}"
+
+
+def save_record(record: RunRecord, folder: Path, *, run: Run | None, slug: bool = False) -> Path:
+    """Write ``record.json`` (+ ``per_query.json`` and ``run.trec``) into ``folder``.
+
+    With ``slug``, files are named after the run (``<slug>.json``, ``<slug>.per_query.json``)
+    so that many records share one folder (``leaderboards/records/<dataset>/``).
+    """
+    stem = record_slug(record) if slug else "record"
+    main = folder / f"{stem}.json"
+    atomic_write_json(main, record.to_dict())
+    atomic_write_json(folder / f"{stem}.per_query.json", record.per_query)
+    if run is not None:
+        write_trec_run(folder / "run.trec", run, tag=record_slug(record))
+    return main
+
+
+def load_record(path: Path) -> RunRecord:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=exc.lineno) from None
+    missing = [f for f in ("run_id", "metrics", "dataset", "components") if f not in data]
+    if missing:
+        raise DataFormatError("not a RunRecord", path=path, field=missing[0])
+    record = RunRecord.from_dict(data)
+    per_query = path.with_name(path.name[: -len(".json")] + ".per_query.json")
+    if per_query.is_file():
+        record.per_query = json.loads(per_query.read_text("utf-8"))
+    return record
+
+
+def load_records(folder: Path) -> list[RunRecord]:
+    return [
+        load_record(p)
+        for p in sorted(folder.rglob("*.json"))
+        if not p.name.endswith(".per_query.json")
+    ]

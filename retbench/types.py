@@ -1,0 +1,204 @@
+"""Data types shared by the core and every plugin.
+
+At the boundaries retbench uses the shapes the field shares (BEIR, ir_measures, pytrec_eval):
+qrels ``{qid: {docid: int}}`` and runs ``{qid: {docid: float}}``. A corpus is an Arrow table
+(``id``, ``title``, ``text``, ``extra``) that is memory-mapped once prepared, so large corpora
+never live in Python dicts. pyarrow is imported inside methods to keep this module cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+Qrels = dict[str, dict[str, int]]
+Run = dict[str, dict[str, float]]
+Queries = Mapping[str, str]
+
+CORPUS_COLUMNS = ("id", "title", "text", "extra")
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str
+    text: str
+    title: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def contents(self, sep: str = " ") -> str:
+        """Title and text joined, the usual 'title+text' field of BEIR runs."""
+        return f"{self.title}{sep}{self.text}" if self.title else self.text
+
+
+class Corpus:
+    """A read-only passage collection backed by an Arrow table."""
+
+    def __init__(self, table: pa.Table, *, fingerprint: str) -> None:
+        self.table = table
+        self.fingerprint = fingerprint
+        self._row_of: dict[str, int] | None = None
+
+    @classmethod
+    def from_passages(cls, passages: Iterable[Passage]) -> Corpus:
+        """Build an in-memory corpus (tests, small generated corpora)."""
+        import pyarrow as pa
+
+        rows = list(passages)
+        digest = hashlib.sha256()
+        for p in rows:
+            digest.update(json.dumps([p.id, p.title, p.text], ensure_ascii=False).encode())
+        table = pa.table(
+            {
+                "id": [p.id for p in rows],
+                "title": [p.title for p in rows],
+                "text": [p.text for p in rows],
+                "extra": [json.dumps(dict(p.extra), ensure_ascii=False) for p in rows],
+            }
+        )
+        return cls(table, fingerprint=digest.hexdigest())
+
+    @classmethod
+    def open(cls, path: str | Path, *, fingerprint: str) -> Corpus:
+        """Memory-map a corpus written by :func:`retbench.corpus.prepare_corpus`."""
+        import pyarrow as pa
+
+        source = pa.memory_map(str(path), "r")
+        return cls(pa.ipc.open_file(source).read_all(), fingerprint=fingerprint)
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def ids(self) -> list[str]:
+        return self.table.column("id").to_pylist()
+
+    def iter_batches(self, batch_size: int = 4096) -> Iterator[list[Passage]]:
+        for batch in self.table.to_batches(max_chunksize=batch_size):
+            columns = batch.to_pydict()
+            yield [
+                Passage(id=i, title=t, text=x, extra=json.loads(e) if e and e != "{}" else {})
+                for i, t, x, e in zip(
+                    columns["id"], columns["title"], columns["text"], columns["extra"]
+                )
+            ]
+
+    def __iter__(self) -> Iterator[Passage]:
+        for batch in self.iter_batches():
+            yield from batch
+
+    def get(self, ids: Sequence[str]) -> list[Passage]:
+        """Look passages up by id (the index is built on first use)."""
+        if self._row_of is None:
+            self._row_of = {doc_id: row for row, doc_id in enumerate(self.ids)}
+        rows = [self._row_of[doc_id] for doc_id in ids]
+        sub = self.table.take(rows).to_pydict()
+        return [
+            Passage(id=i, title=t, text=x, extra=json.loads(e) if e and e != "{}" else {})
+            for i, t, x, e in zip(sub["id"], sub["title"], sub["text"], sub["extra"])
+        ]
+
+
+@dataclass
+class EvalRules:
+    """How a dataset is scored; recorded verbatim in every RunRecord."""
+
+    ignore_identical_ids: bool = False
+    relevance_level: int = 1
+    averaging: str = (
+        "mean over queries with at least one judged-relevant document; "
+        "a query with no retrieved documents scores 0 (trec_eval -c)"
+    )
+    notes: str = ""
+
+
+@dataclass
+class DatasetSplit:
+    """One split of a dataset, as a loader returns it."""
+
+    name: str
+    split: str
+    corpus: Corpus
+    queries: dict[str, str]
+    qrels: Qrels = field(default_factory=dict)
+    answers: dict[str, list[str]] = field(default_factory=dict)
+    query_types: dict[str, str] = field(default_factory=dict)
+    revision: str = ""
+    citation: str = ""
+    rules: EvalRules = field(default_factory=EvalRules)
+
+    def limited(self, limit: int | None) -> DatasetSplit:
+        """The first ``limit`` queries (in file order), with their qrels and answers."""
+        if limit is None or limit >= len(self.queries):
+            return self
+        keep = dict(list(self.queries.items())[:limit])
+        return DatasetSplit(
+            name=self.name,
+            split=self.split,
+            corpus=self.corpus,
+            queries=keep,
+            qrels={q: r for q, r in self.qrels.items() if q in keep},
+            answers={q: a for q, a in self.answers.items() if q in keep},
+            query_types={q: t for q, t in self.query_types.items() if q in keep},
+            revision=self.revision,
+            citation=self.citation,
+            rules=self.rules,
+        )
+
+
+@dataclass
+class Answer:
+    qid: str
+    text: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Injection:
+    """Knowledge prepared for one query: passages in the prompt, LoRA weights, or both."""
+
+    kind: str
+    passages: list[Passage] = field(default_factory=list)
+    payload: Any = None
+    nbytes: int = 0
+
+
+@dataclass
+class RunRecord:
+    """Everything needed to read, compare and reproduce one run."""
+
+    run_id: str
+    command: str
+    config: dict[str, Any]
+    components: dict[str, dict[str, Any]]
+    dataset: dict[str, Any]
+    metrics: dict[str, float]
+    cost: dict[str, Any]
+    stages: dict[str, dict[str, Any]]
+    environment: dict[str, Any]
+    created: str
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    schema: int = 1
+
+    def to_dict(self, *, with_per_query: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        if not with_per_query:
+            data.pop("per_query")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def cached(self) -> bool:
+        """True when no stage had to do any work."""
+        return bool(self.stages) and all(s.get("cached") for s in self.stages.values())
