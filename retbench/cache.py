@@ -119,14 +119,15 @@ class Stage:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def shard_path(self, index: int) -> Path:
-        return self.path / "shards" / f"{index:06d}.json"
+    def shard_path(self, index: int, size: int) -> Path:
+        """Shards of different sizes never mix: a resume with another size starts afresh."""
+        return self.path / f"shards-{size}" / f"{index:06d}.json"
 
-    def write_shard(self, index: int, value: Any) -> None:
-        atomic_write_text(self.shard_path(index), canonical_json(value))
+    def write_shard(self, index: int, size: int, value: Any) -> None:
+        atomic_write_text(self.shard_path(index, size), canonical_json(value))
 
-    def read_shard(self, index: int) -> Any:
-        return json.loads(self.shard_path(index).read_text("utf-8"))
+    def read_shard(self, index: int, size: int) -> Any:
+        return json.loads(self.shard_path(index, size).read_text("utf-8"))
 
 
 class Cache:

@@ -48,11 +48,19 @@ class State:
         return registries
 
 
+def _state(ctx: click.Context) -> State:
+    """The group's State, built from its options (sub-commands resolve before the callback)."""
+    if not isinstance(ctx.obj, State):
+        ctx.obj = State(plugins_dir=ctx.params.get("plugins_dir"), block=ctx.params.get("block_plugin") or (),
+                        cache_dir=ctx.params.get("cache_dir"))
+    return ctx.obj
+
+
 class PluginGroup(click.Group):
     """Adds the commands plugins register through ``retbench_register_commands``."""
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
-        state = ctx.ensure_object(State)
+        state = _state(ctx)
         if state.commands is None:
             scratch = click.Group()
             for impl in state.pm.hook.retbench_register_commands.get_hookimpls():
@@ -80,23 +88,26 @@ class PluginGroup(click.Group):
 def cli(ctx: click.Context, plugins_dir: str | None, block_plugin: tuple[str, ...], cache_dir: str | None,
         debug: bool) -> None:
     """Benchmark retrievers and readers on retrieval and RAG datasets."""
-    ctx.obj = State(plugins_dir=plugins_dir, block=block_plugin, cache_dir=cache_dir)
+    _state(ctx)
 
 
-def _run_options(func: Any) -> Any:
+def _run_options(func: Any, *, lists: bool = False) -> Any:
+    """The options of run / grid / train; with ``lists`` (grid) --k takes a comma list."""
     options = [
         click.option("--retriever", help="Retriever name (`retbench list`)."),
         click.option("--reader", help="Reader name."),
         click.option("--injector", help="Injector name (default: the reader's, else in-context)."),
         click.option("--dataset", help="Dataset name, or name:LOCATION such as beir:/path/to/folder."),
         click.option("--split", default=None, help="Split to evaluate [default: test]."),
-        click.option("--k", type=int, default=None, help="Documents retrieved per query [default: 100]."),
+        click.option("--k", type=str if lists else int, default=None,
+                     help="Documents retrieved per query [default: 100]."),
         click.option("--read-k", type=int, default=None, help="Passages given to the reader per query."),
         click.option("--limit", type=int, default=None, help="Only the first N queries (file order)."),
         click.option("--metric", "metrics", multiple=True, help="Metric (ir-measures string or registered name)."),
         click.option("--data-dir", type=click.Path(), help="Folder holding datasets already on disk."),
         click.option("--seed", type=int, default=None),
         click.option("--fit-split", help="Train the retriever on this split before indexing."),
+        click.option("--shard-size", type=int, default=None, help="Queries per resumable shard [default: 500]."),
         click.option("--negatives", help="Negative sampler used for training."),
         *(click.option(f"--{kind}-arg", f"{kind.replace('-', '_')}_args", multiple=True, metavar="KEY=VALUE",
                        help=f"{kind} parameter; repeatable.")
@@ -119,7 +130,7 @@ def _config_values(params: dict[str, Any]) -> dict[str, Any]:
 
     values = load_toml(params["config_file"]) if params.get("config_file") else {}
     for key in ("retriever", "reader", "injector", "dataset", "split", "k", "read_k", "limit", "data_dir",
-                "seed", "fit_split", "negatives"):
+                "seed", "fit_split", "negatives", "shard_size"):
         if params.get(key) is not None:
             values[key] = params[key]
     if params.get("metrics"):
@@ -155,7 +166,7 @@ def run(state: State, **params: Any) -> None:
 
 
 @cli.command()
-@_run_options
+@lambda func: _run_options(func, lists=True)
 @click.pass_obj
 def grid(state: State, **params: Any) -> None:
     """Run the cross product of comma-separated --retriever, --reader, --injector, --dataset, --k."""

@@ -41,10 +41,17 @@ class RichReporter:
         self.progress.console.print(f"[dim]{message}[/dim]")
 
 
+class NotesReporter(SilentReporter):
+    """No bars (stderr is not a terminal); status notes as plain lines."""
+
+    def note(self, message: str) -> None:
+        stderr.print(message, highlight=False)
+
+
 @contextmanager
 def progress_reporting(enabled: bool) -> Iterator[None]:
-    if not enabled:
-        with reporting(SilentReporter()):
+    if not enabled or not stderr.is_terminal:
+        with reporting(NotesReporter() if enabled else SilentReporter()):
             yield
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -63,23 +70,23 @@ def _fmt(value: Any) -> str:
 
 
 def summary_table(records: list[RunRecord]) -> Table:
-    metrics = [m for r in records for m in r.metrics]
-    metrics = list(dict.fromkeys(metrics))
+    """One column per run, one row per metric and cost figure (fits narrow terminals)."""
     table = Table(title="retbench results")
-    for column in ("dataset", "retriever", "reader", "queries", *metrics, "q/s", "seconds", "cache"):
-        table.add_column(column, justify="left" if column in ("dataset", "retriever", "reader") else "right")
+    table.add_column("")
     for r in records:
-        total = sum(r.cost.get("stage_seconds", {}).values())
-        table.add_row(
-            f"{r.dataset['name']}/{r.dataset['split']}",
-            _fmt(r.config.get("retriever")),
-            _fmt(r.config.get("reader")),
-            _fmt(r.dataset.get("evaluated_queries")),
-            *(_fmt(r.metrics.get(m)) for m in metrics),
-            _fmt(r.cost.get("queries_per_second")),
-            f"{total:.2f}",
-            "hit" if r.cached else "miss",
-        )
+        system = " + ".join(str(r.config[k]) for k in ("retriever", "reader") if r.config.get(k))
+        table.add_column(f"{system}\n{r.dataset['name']}/{r.dataset['split']}", justify="right")
+    metrics = list(dict.fromkeys(m for r in records for m in r.metrics))
+    rows: list[tuple[str, list[str]]] = [
+        ("queries", [_fmt(r.dataset.get("evaluated_queries")) for r in records]),
+        *((m, [_fmt(r.metrics.get(m)) for r in records]) for m in metrics),
+        ("queries/s", [_fmt(r.cost.get("queries_per_second")) for r in records]),
+        ("seconds", [f"{sum(r.cost.get('stage_seconds', {}).values()):.2f}" for r in records]),
+        ("peak RSS MB", [f"{r.cost.get('peak_rss_mb', 0):.0f}" for r in records]),
+        ("cache", ["hit (no work)" if r.cached else "computed" for r in records]),
+    ]
+    for label, values in rows:
+        table.add_row(label, *values)
     return table
 
 

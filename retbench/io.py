@@ -69,13 +69,20 @@ def iter_tsv(path: Path, *, digest: Any = None) -> Iterator[tuple[int, list[str]
 
 
 def require_str(
-    record: dict[str, Any], field: str, *, path: Path, line: int, allow_empty: bool = False
+    record: dict[str, Any],
+    field: str,
+    *,
+    path: Path,
+    line: int,
+    allow_empty: bool = False,
+    numbers_ok: bool = False,
 ) -> str:
-    """A string field (ids may be JSON numbers: they are converted)."""
+    """A string field; with ``numbers_ok`` (ids) a JSON integer is accepted and converted."""
     if field not in record:
         raise DataFormatError("missing required field", path=path, line=line, field=field)
     value = record[field]
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+    allowed = (str, int) if numbers_ok else (str,)
+    if isinstance(value, bool) or not isinstance(value, allowed):
         raise DataFormatError(
             f"expected a string, got {type(value).__name__}", path=path, line=line, field=field
         )

@@ -130,11 +130,11 @@ def _run_sharded(stage: Stage, qids: list[str], size: int, work, description: st
     shards = _shards(qids, size)
     results = []
     for index, shard in enumerate(progress.track(shards, description=description)):
-        if stage.shard_path(index).is_file():
-            results.append(stage.read_shard(index))
+        if stage.shard_path(index, size).is_file():
+            results.append(stage.read_shard(index, size))
             continue
         value = work(shard)
-        stage.write_shard(index, value)
+        stage.write_shard(index, size, value)
         results.append(value)
     return results
 
@@ -245,15 +245,16 @@ class _Run:
             return self.c.retriever.search({q: self.split.queries[q] for q in shard}, k=k_search)
 
         def compute(stage: Stage) -> dict[str, Any]:
-            _run_sharded(stage, qids, self.config.shard_size, search_shard, "searching")
-            return {"queries": len(qids), "shards": len(_shards(qids, self.config.shard_size))}
+            size = self.config.shard_size
+            shards = _run_sharded(stage, qids, size, search_shard, "searching")
+            return {"queries": len(qids), "shards": len(shards), "shard_size": size}
 
         stage, manifest = self.stage(
             "search", compute, index=self.index_key(), queries=self.dataset_key, k=k_search
         )
         run: Run = {}
         for index in range(manifest["shards"]):
-            run.update(stage.read_shard(index))
+            run.update(stage.read_shard(index, manifest["shard_size"]))
         if rules.ignore_identical_ids:
             run = remove_self_hits(run, k=self.config.k)
         return run
@@ -280,7 +281,8 @@ class _Run:
             shards = _run_sharded(
                 stage, list(self.split.queries), self.config.shard_size, answer_shard, "answering"
             )
-            return {"shards": len(shards), "injection_bytes": self.injection_bytes}
+            return {"shards": len(shards), "shard_size": self.config.shard_size,
+                    "injection_bytes": self.injection_bytes}
 
         stage, manifest = self.stage(
             "answer",
@@ -292,7 +294,8 @@ class _Run:
             queries=self.dataset_key,
         )
         self.injection_bytes = manifest.get("injection_bytes", 0)
-        return [Answer(**a) for i in range(manifest["shards"]) for a in stage.read_shard(i)]
+        size = manifest["shard_size"]
+        return [Answer(**a) for i in range(manifest["shards"]) for a in stage.read_shard(i, size)]
 
 
 def _metric_objects(names: list[str], registries: Registries) -> tuple[list[str], list[Any]]:
@@ -352,8 +355,9 @@ def evaluate(
         for qid, value in scores.items():
             per_query.setdefault(qid, {})[metric.name] = value
     cost = _cost(state, run)
-    run_id = stage_key(
-        config=config.to_dict(), stages={k: v["key"] for k, v in state.stages.items()}
+    run_id = stage_key(  # the index key is implied by the search key, and may go unvisited
+        config=config.to_dict(),
+        stages={k: v["key"] for k, v in state.stages.items() if k != "index"},
     )
     record = RunRecord(
         run_id=run_id,

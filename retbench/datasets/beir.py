@@ -23,7 +23,7 @@ READER_VERSION = "beir-jsonl-1"
 
 def read_corpus_rows(path: Path, digest: Any) -> Iterator[tuple[int, str, str, str, dict]]:
     for line, record in iter_jsonl(path, digest=digest):
-        doc_id = require_str(record, "_id", path=path, line=line)
+        doc_id = require_str(record, "_id", path=path, line=line, numbers_ok=True)
         text = require_str(record, "text", path=path, line=line, allow_empty=True)
         title = record.get("title") or ""
         if not isinstance(title, str):
@@ -41,7 +41,7 @@ def load_corpus(path: Path, *, workdir: Path) -> Corpus:
 def load_queries(path: Path) -> dict[str, str]:
     queries: dict[str, str] = {}
     for line, record in iter_jsonl(path):
-        qid = require_str(record, "_id", path=path, line=line)
+        qid = require_str(record, "_id", path=path, line=line, numbers_ok=True)
         if qid in queries:
             raise DataFormatError(f"duplicate query id '{qid}'", path=path, line=line, field="_id")
         queries[qid] = require_str(record, "text", path=path, line=line)
@@ -98,7 +98,7 @@ def load_answers(path: Path, *, queries: dict[str, str]) -> tuple[dict[str, list
     if not path.is_file():
         return answers, types
     for line, record in iter_jsonl(path):
-        qid = require_str(record, "_id", path=path, line=line)
+        qid = require_str(record, "_id", path=path, line=line, numbers_ok=True)
         gold = record.get("answers")
         if not isinstance(gold, list) or not all(isinstance(a, str) for a in gold):
             raise DataFormatError(

@@ -1,0 +1,3 @@
+from retbench.cli import main
+
+main()

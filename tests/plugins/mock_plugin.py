@@ -1,0 +1,52 @@
+"""Single-file plugin used by the CLI tests through --plugins-dir: the testing-kit mocks."""
+
+import os
+import time
+
+from retbench import hookimpl
+from retbench.testing.mocks import CountingRetriever, MockPlugin
+
+_mocks = MockPlugin()
+
+
+@hookimpl
+def retbench_register_datasets(register):
+    _mocks.retbench_register_datasets(register)
+
+
+@hookimpl
+def retbench_register_readers(register):
+    _mocks.retbench_register_readers(register)
+
+
+class SlowFlakyRetriever(CountingRetriever):
+    """For process-level tests: logs each index/search call to $RETBENCH_TEST_CALLS, sleeps
+    while indexing, and dies like a killed process (os._exit) the first time it sees the
+    query named by $RETBENCH_TEST_DIE_ON."""
+
+    name = "slow-flaky"
+    version = "1"
+
+    def _log(self, what: str) -> None:
+        with open(os.environ["RETBENCH_TEST_CALLS"], "a") as handle:
+            handle.write(what + "\n")
+
+    def index(self, corpus, *, workdir):
+        self._log("index")
+        time.sleep(float(os.environ.get("RETBENCH_TEST_SLEEP", "0")))
+        super().index(corpus, workdir=workdir)
+
+    def search(self, queries, *, k):
+        die_on = os.environ.get("RETBENCH_TEST_DIE_ON")
+        marker = os.environ["RETBENCH_TEST_CALLS"] + ".died"
+        if die_on in queries and not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(9)
+        self._log("search " + ",".join(queries))
+        return super().search(queries, k=k)
+
+
+@hookimpl
+def retbench_register_retrievers(register):
+    _mocks.retbench_register_retrievers(register)
+    register(SlowFlakyRetriever)
