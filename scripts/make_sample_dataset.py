@@ -1,18 +1,19 @@
 """Write the embedded sample dataset (a fictional atlas) into retbench/datasets/sample_data.
 
-Deterministic: the same seed writes the same bytes. Run ``python scripts/make_sample_dataset.py``
-after changing it, and commit the output. Everything in it is invented.
+Deterministic: the same seed writes the same bytes (a test checks it). Run
+``python scripts/make_sample_dataset.py [OUT]`` after changing it, and commit the output. Everything in it is invented.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 SEED = 2026
 TOWNS = 60
-OUT = Path(__file__).resolve().parent.parent / "retbench" / "datasets" / "sample_data"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "retbench" / "datasets" / "sample_data"
 
 ONSETS = ["b", "br", "c", "d", "dr", "f", "g", "gr", "h", "k", "l", "m", "n", "p", "r", "s",
           "st", "t", "th", "v", "w", "z"]
@@ -108,7 +109,7 @@ def questions(t: dict) -> list[tuple[str, str, list[str], str]]:
     ]
 
 
-def main() -> None:
+def main(out: Path) -> None:
     rng = random.Random(SEED)
     seen: set[str] = set()
     towns: list[dict] = []
@@ -124,18 +125,18 @@ def main() -> None:
             queries.append({"_id": qid, "text": question, "metadata": {}})
             answers.append({"_id": qid, "answers": gold, "type": qtype})
             qrels[split].append((qid, f"{town['slug']}-{aspect}", 1))
-    (OUT / "qrels").mkdir(parents=True, exist_ok=True)
+    (out / "qrels").mkdir(parents=True, exist_ok=True)
     for name, rows in (("corpus", corpus), ("queries", queries), ("answers", answers)):
-        with open(OUT / f"{name}.jsonl", "w", encoding="utf-8", newline="\n") as handle:
+        with open(out / f"{name}.jsonl", "w", encoding="utf-8", newline="\n") as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     for split, rows in qrels.items():
-        with open(OUT / "qrels" / f"{split}.tsv", "w", encoding="utf-8", newline="\n") as handle:
+        with open(out / "qrels" / f"{split}.tsv", "w", encoding="utf-8", newline="\n") as handle:
             handle.write("query-id\tcorpus-id\tscore\n")
             handle.writelines(f"{q}\t{d}\t{s}\n" for q, d, s in rows)
     print(f"{len(corpus)} passages, {len(queries)} queries "
-          f"({len(qrels['test'])} test, {len(qrels['train'])} train) -> {OUT}")
+          f"({len(qrels['test'])} test, {len(qrels['train'])} train) -> {out}")
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUT)

@@ -11,7 +11,8 @@ from retbench.types import Queries
 
 # Like Lucene's StandardTokenizer: runs of word characters, single characters kept.
 TOKEN_PATTERN = r"(?u)\b\w+\b"
-QUERY_BATCH = 1024
+# Queries scored per sparse product: bounds the memory of the (queries x matching docs) result.
+QUERY_BATCH = 128
 
 
 class Bm25sEngine:
@@ -59,24 +60,50 @@ class Bm25sEngine:
         self.model_ = bm25s.BM25.load(str(workdir / "bm25s"), show_progress=False)
         self.doc_ids_ = json.loads((workdir / "doc_ids.json").read_text("utf-8"))
 
+    def _term_matrix(self):  # type: ignore[no-untyped-def]
+        """bm25s' precomputed term scores as a (vocabulary x documents) CSR matrix (no copy)."""
+        import scipy.sparse
+
+        index = self.model_.scores
+        shape = (len(index["indptr"]) - 1, index["num_docs"])
+        return scipy.sparse.csr_matrix((index["data"], index["indices"], index["indptr"]), shape=shape)
+
     def search(self, queries: Queries, *, k: int) -> Run:
+        """Score a batch of queries as one sparse product, then take the top k per query.
+
+        bm25s' own ``retrieve`` scores one query at a time into a dense array and partitions
+        all of it, mostly ties at zero; the sparse product yields only the documents sharing
+        a term with the query, which is what makes single-threaded search fast (measured in
+        benchmarks/bm25_backends.py). Documents without a query term are never returned, as
+        in Lucene. Written by hand because no library does this selection step for us.
+        """
+        import numpy as np
+        import scipy.sparse
+
+        terms = self._term_matrix()
+        empty = self.tokenizer_.get_vocab_dict().get("")
         qids = list(queries)
+        token_ids = self.tokenizer_.tokenize([queries[q] for q in qids], update_vocab=False,
+                                            return_as="ids", show_progress=False)
         run: Run = {}
-        k = min(k, len(self.doc_ids_))
-        batches = [qids[i:i + QUERY_BATCH] for i in range(0, len(qids), QUERY_BATCH)]
+        batches = [range(i, min(i + QUERY_BATCH, len(qids))) for i in range(0, len(qids), QUERY_BATCH)]
         for batch in track(batches, description="searching (bm25s)"):
-            tokens = self.tokenizer_.tokenize([queries[q] for q in batch], update_vocab=False,
-                                              return_as="string", show_progress=False)
-            # bm25s maps out-of-vocabulary words to "", which must not match anything.
-            tokens = [[t for t in query if t] for query in tokens]
-            answerable = [i for i, t in enumerate(tokens) if t]
-            for i, qid in enumerate(batch):
-                run[qid] = {}
-            if not answerable:
-                continue
-            docs, scores = self.model_.retrieve([tokens[i] for i in answerable], k=k,
-                                                n_threads=self.threads if self.threads > 1 else 0,
-                                                show_progress=False)
-            for row, i in enumerate(answerable):
-                run[batch[i]] = {self.doc_ids_[d]: float(s) for d, s in zip(docs[row], scores[row]) if s > 0}
+            tokens = [token_ids[position] for position in batch]
+            rows = np.repeat(np.arange(len(batch)), [len(t) for t in tokens])
+            cols = np.fromiter((t for query in tokens for t in query), dtype=np.int64, count=len(rows))
+            known = cols != empty  # out-of-vocabulary words map to ""
+            counts = scipy.sparse.csr_matrix(
+                (np.ones(int(known.sum()), dtype=np.float32), (rows[known], cols[known])),
+                shape=(len(batch), terms.shape[0]))
+            scores = counts @ terms
+            indptr = scores.indptr.tolist()
+            for row, position in enumerate(batch):
+                matching = scores.indices[indptr[row]:indptr[row + 1]]
+                values = scores.data[indptr[row]:indptr[row + 1]]
+                if len(values) > k:
+                    top = np.argpartition(values, len(values) - k)[len(values) - k:]
+                    matching, values = matching[top], values[top]
+                order = np.argsort(-values, kind="stable")
+                run[qids[position]] = dict(zip(map(self.doc_ids_.__getitem__, matching[order].tolist()),
+                                               values[order].tolist()))
         return run

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,21 @@ from retbench import ConfigError, Run, track
 from retbench.types import Queries
 
 BATCH_DOCS = 10_000
+
+
+@contextmanager
+def java_output_to_stderr() -> Iterator[None]:
+    """Anserini logs to the process's stdout (file descriptor 1); send it to stderr so that
+    stdout stays clean for ``--json``."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _prepare_jvm() -> None:
@@ -62,6 +79,10 @@ class LuceneEngine:
         self.k1, self.b, self.threads = k1, b, threads
 
     def index(self, docs: Iterable[tuple[str, str]], *, workdir: Path) -> None:
+        with java_output_to_stderr():
+            self._index(docs, workdir=workdir)
+
+    def _index(self, docs: Iterable[tuple[str, str]], *, workdir: Path) -> None:
         indexer_cls, _ = _lucene()
         folder = workdir / "lucene"
         shutil.rmtree(folder, ignore_errors=True)
@@ -76,14 +97,22 @@ class LuceneEngine:
             indexer.add_batch_dict(batch)
         indexer.close()
         (workdir / "lucene.json").write_text(json.dumps({"k1": self.k1, "b": self.b}))
-        self.load(workdir=workdir)
+        self._load(workdir=workdir)
 
     def load(self, *, workdir: Path) -> None:
+        with java_output_to_stderr():
+            self._load(workdir=workdir)
+
+    def _load(self, *, workdir: Path) -> None:
         _, searcher_cls = _lucene()
         self.searcher_ = searcher_cls(str(workdir / "lucene"))
         self.searcher_.set_bm25(self.k1, self.b)
 
     def search(self, queries: Queries, *, k: int) -> Run:
+        with java_output_to_stderr():
+            return self._search(queries, k=k)
+
+    def _search(self, queries: Queries, *, k: int) -> Run:
         run: Run = {}
         if self.threads > 1:
             qids = list(queries)

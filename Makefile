@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv when it is
+# missing and install the core, every built-in plugin and the test tools into it.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.retbench-installed
+DEMO    := build/demo
+PLUGINS := plugins/retbench-bm25
+# torch is pinned and installed first: 2.13.0 is the local CPU build on these machines, any
+# other version pulls gigabytes of CUDA wheels (Pyserini depends on torch).
+TORCH   := torch==2.13.0
+
+.PHONY: install demo test clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml $(PLUGINS)/pyproject.toml
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[test]' -e '$(PLUGINS)[lucene]' $(TORCH)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	rm -rf $(DEMO)
+	$(BIN)/retbench run --retriever bm25 --dataset sample --save-record $(DEMO)/records
+	$(BIN)/retbench run --retriever bm25 --retriever-arg backend=lucene --dataset sample --save-record $(DEMO)/records 2>/dev/null
+	$(BIN)/retbench leaderboard build --records $(DEMO)/records --out $(DEMO) --expected $(DEMO)/none.toml --print
+
+test: install
+	$(PY) -m pytest -q tests $(PLUGINS)/tests examples/retbench-example-plugin/tests
+
+clean:
+	rm -rf $(VENV) build
