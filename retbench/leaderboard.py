@@ -125,7 +125,7 @@ def build_table(records: list[RunRecord], *, baseline: str | None = None) -> str
         "",
         f"Averaging: {records[0].dataset['rules']['averaging']}." if records else "",
     ]
-    if base is not None and primary is not None:
+    if base is not None and primary is not None and " †" in table:
         notes.append(
             f"† {primary} differs from the baseline row ({system_label(base)}) at p < {ALPHA} "
             f"(paired randomisation test, {PERMUTATIONS:,} permutations)."

@@ -82,3 +82,13 @@ def test_unreadable_record_names_the_file(invoke, tmp_path):
     (folder / "bad.json").write_text(json.dumps({"run_id": "1"}))
     result = invoke("leaderboard", "build", "--records", str(tmp_path / "records"), "--out", str(tmp_path))
     assert "bad.json" in str(result.exception) and "not a RunRecord" in str(result.exception)
+
+
+def test_committed_leaderboards_are_current_and_pins_hold(invoke):
+    """The reproduction matrix: committed tables match their records, pinned scores hold."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "leaderboards"
+    result = invoke("leaderboard", "check", "--records", str(root / "records"), "--out", str(root),
+                    "--expected", str(root / "expected.toml"))
+    assert result.exit_code == 0, result.output
