@@ -62,10 +62,16 @@ def test_check_detects_stale_tables_and_moved_pins(invoke, records_dir, tmp_path
     assert moved.exit_code != 0 and "outside 0.9 ± 0.001" in moved.output
 
 
-def test_significance_marker_against_the_baseline(records_dir, tmp_path):
+def test_significance_marker_against_the_baseline(retbench_cache, tmp_path):
     from retbench.record import load_records
 
-    text = build_all(load_records(records_dir), baselines={"mock": "reverse"})["mock"]
+    folder = tmp_path / "sample-records"
+    pm = make_plugin_manager()
+    for retriever in ("reverse", "counting"):
+        evaluate(RunConfig(dataset="sample", retriever=retriever), pm=pm, cache=retbench_cache, records_dir=folder)
+    text = build_all(load_records(folder), baselines={"sample": "reverse"})["sample"]
+    counting_row = next(line for line in text.splitlines() if line.startswith("| counting"))
+    assert " †" in counting_row
     assert "baseline row (reverse)" in text
 
 
