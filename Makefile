@@ -29,8 +29,11 @@ demo: install
 	$(BIN)/retbench run --retriever bm25 --retriever-arg backend=lucene --dataset sample --save-record $(DEMO)/records 2>/dev/null
 	$(BIN)/retbench leaderboard build --records $(DEMO)/records --out $(DEMO) --expected $(DEMO)/none.toml --print
 
+# tests/test_example_plugin.py pip-installs the example plugin from its folder, so the example's
+# own tests run afterwards, in a second session.
 test: install
-	$(PY) -m pytest -q tests $(PLUGINS)/tests examples/retbench-example-plugin/tests
+	$(PY) -m pytest -q tests $(PLUGINS)/tests
+	$(PY) -m pytest -q examples/retbench-example-plugin/tests
 
 clean:
 	rm -rf $(VENV) build

@@ -13,6 +13,7 @@ from filelock import FileLock
 
 from retbench.cache import atomic_write_json, stage_key
 from retbench.errors import DataFormatError
+from retbench.progress import track
 from retbench.types import Corpus
 
 BATCH_ROWS = 10_000
@@ -56,7 +57,8 @@ def prepare_corpus(
         try:
             with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
                 columns: dict[str, list[str]] = {c: [] for c in schema.names}
-                for _, doc_id, title, text, extra in read_rows(digest):
+                rows_read = track(read_rows(digest), description=f"preparing {source.name}")
+                for _, doc_id, title, text, extra in rows_read:
                     columns["id"].append(doc_id)
                     columns["title"].append(title)
                     columns["text"].append(text)

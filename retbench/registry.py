@@ -132,22 +132,6 @@ class Registries:
         return self.by_kind["retrievers"]
 
     @property
-    def readers(self) -> Registry:
-        return self.by_kind["readers"]
-
-    @property
-    def injectors(self) -> Registry:
-        return self.by_kind["injectors"]
-
-    @property
-    def negative_samplers(self) -> Registry:
-        return self.by_kind["negative_samplers"]
-
-    @property
-    def generators(self) -> Registry:
-        return self.by_kind["generators"]
-
-    @property
     def metrics(self) -> Registry:
         return self.by_kind["metrics"]
 
