@@ -188,7 +188,7 @@ def grid(state: State, **params: Any) -> None:
 @_run_options
 @click.pass_obj
 def train(state: State, **params: Any) -> None:
-    """Train a retriever (--fit-split, default train) and cache the model."""
+    """Train the retriever and/or reader (--fit-split, default train) and cache the models."""
     from retbench.config import RunConfig
     from retbench.pipeline import train_only
 
@@ -199,7 +199,8 @@ def train(state: State, **params: Any) -> None:
     if params["as_json"]:
         out.print_json(result)
     elif not params["quiet"]:
-        out.stdout.print(f"trained model ({'cached' if result['cached'] else 'new'}): {result['workdir']}")
+        for name, info in result.items():
+            out.stdout.print(f"{name}: {'cached' if info['cached'] else 'trained'} -> {info['workdir']}")
 
 
 @cli.command("list")

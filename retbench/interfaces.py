@@ -113,8 +113,12 @@ class Injector(Protocol):
 
 @runtime_checkable
 class Reader(Protocol):
-    """Answers questions given one Injection per question. Optional: ``injector`` (class
-    variable naming the injector a shortcut reader uses by default), ``fit``."""
+    """Answers questions given one Injection per question.
+
+    Optional: ``injector`` (class variable naming the injector a shortcut reader uses by
+    default); ``fit(train, *, retriever, workdir)`` trains on a split using the (trained,
+    indexed) retriever and saves to ``workdir``; ``load_fit(*, workdir)`` restores it.
+    """
 
     name: ClassVar[str]
     version: ClassVar[str]

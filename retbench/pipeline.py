@@ -150,6 +150,7 @@ class _Run:
         self.stages: dict[str, dict[str, Any]] = {}
         self.split: DatasetSplit
         self.fit_key: str | None = None
+        self.reader_fit_key: str | None = None
         self.index_ready = False
         self.injection_bytes = 0
 
@@ -174,30 +175,59 @@ class _Run:
         }
 
     def fit(self) -> None:
-        retriever = self.c.retriever
-        if not self.config.fit_split or retriever is None:
+        """Train whichever of retriever and reader can be trained (``--fit-split``).
+
+        The retriever trains first; the reader trains afterwards on what the (trained and
+        indexed) retriever returns for the training questions.
+        """
+        if not self.config.fit_split:
             return
-        if not hasattr(retriever, "fit"):
-            raise ConfigError(f"retriever '{self.config.retriever}' cannot be trained (no fit)")
+        trainable = [c for c in (self.c.retriever, self.c.reader) if c is not None and hasattr(c, "fit")]
+        if not trainable:
+            names = " or ".join(n for n in (self.config.retriever, self.config.reader) if n)
+            raise ConfigError(f"--fit-split given, but {names} cannot be trained (no fit method)")
         train = self.c.dataset.load(self.config.fit_split, workdir=self.cache.home / "prepared")
+        train_key = {"name": train.name, "split": train.split, "revision": train.revision}
+        if self.c.retriever in trainable:
+            stage, _ = self.stage(
+                "fit",
+                lambda stage: self._fit(self.c.retriever, stage, train, negatives=self.c.negatives),
+                retriever=_identity(self.c.described, "retriever"),
+                negatives=_identity(self.c.described, "negatives"),
+                train=train_key,
+                seed=self.config.seed,
+            )
+            self._restore(self.c.retriever, "fit", stage)
+            self.fit_key = stage.key
+        if self.c.reader in trainable:
 
-        def compute(stage: Stage) -> dict[str, Any]:
-            retriever.fit(train, negatives=self.c.negatives, workdir=stage.workdir)
-            return {"train_queries": len(train.queries)}
+            def fit_reader(stage: Stage) -> dict[str, Any]:
+                if self.c.retriever is not None:
+                    self.ensure_index()
+                return self._fit(self.c.reader, stage, train, retriever=self.c.retriever)
 
-        stage, _ = self.stage(
-            "fit",
-            compute,
-            retriever=_identity(self.c.described, "retriever"),
-            negatives=_identity(self.c.described, "negatives"),
-            train={"name": train.name, "split": train.split, "revision": train.revision},
-            seed=self.config.seed,
-        )
-        if self.stages["fit"]["cached"]:
-            if not hasattr(retriever, "load_fit"):
-                raise ConfigError(f"retriever '{self.config.retriever}' cannot reload a fit")
-            retriever.load_fit(workdir=stage.workdir)
-        self.fit_key = stage.key
+            stage, _ = self.stage(
+                "fit-reader",
+                fit_reader,
+                reader=_identity(self.c.described, "reader"),
+                index=self.index_key() if self.c.retriever is not None else None,
+                train=train_key,
+                seed=self.config.seed,
+            )
+            self._restore(self.c.reader, "fit-reader", stage)
+            self.reader_fit_key = stage.key
+
+    @staticmethod
+    def _fit(component: Any, stage: Stage, train: DatasetSplit, **kwargs: Any) -> dict[str, Any]:
+        component.fit(train, workdir=stage.workdir, **kwargs)
+        return {"train_queries": len(train.queries)}
+
+    def _restore(self, component: Any, name: str, stage: Stage) -> None:
+        if not self.stages[name]["cached"]:
+            return
+        if not hasattr(component, "load_fit"):
+            raise ConfigError(f"{type(component).__name__} has fit but no load_fit to reuse a cached model")
+        component.load_fit(workdir=stage.workdir)
 
     def ensure_index(self) -> None:
         """Make the retriever searchable: build its index or restore the cached one."""
@@ -289,6 +319,7 @@ class _Run:
             compute,
             search=self.stages.get("search", {}).get("key"),
             read_k=read_k,
+            reader_fit=self.reader_fit_key,
             injector=_identity(self.c.described, "injector"),
             reader=_identity(self.c.described, "reader"),
             queries=self.dataset_key,
@@ -413,19 +444,20 @@ def _cost(state: _Run, run: Run | None) -> dict[str, Any]:
 def train_only(
     config: RunConfig, *, pm: RetbenchPluginManager | None = None, cache: Cache | None = None
 ) -> dict[str, Any]:
-    """Run the fit stage alone (``retbench train``); returns where the model is cached."""
+    """Run the fit stages alone (``retbench train``); returns where each model is cached."""
     pm = pm or get_plugin_manager()
     cache = cache or Cache()
     components = resolve(config, collect_registries(pm), pm)
     if not config.fit_split:
         raise ConfigError("training needs --fit-split")
     state = _Run(config, cache, components)
+    state.load()
     state.fit()
-    if state.fit_key is None:
-        raise ConfigError("training needs --retriever")
-    stage = cache.stage("fit", state.fit_key)
-    return {"key": stage.key, "workdir": str(stage.workdir), "cached": state.stages["fit"]["cached"],
-            "seconds": state.timer.seconds.get("fit")}
+    return {
+        name: {"key": info["key"], "workdir": str(cache.stage(name, info["key"]).workdir),
+               "cached": info["cached"], "seconds": state.timer.seconds.get(name)}
+        for name, info in state.stages.items() if name.startswith("fit")
+    }
 
 
 def prepare_dataset(

@@ -108,7 +108,7 @@ def test_fit_stage_is_cached_and_restored(retbench_cache):
 
 
 def test_fit_needs_a_trainable_retriever(retbench_cache):
-    with pytest.raises(ConfigError, match="cannot be trained"):
+    with pytest.raises(ConfigError, match="oracle cannot be trained"):
         run(retbench_cache, retriever="oracle", fit_split="train")
 
 
@@ -163,3 +163,32 @@ def test_self_hits_are_removed_when_the_dataset_asks(retbench_cache):
 def test_unknown_parameter_names_the_known_ones(retbench_cache):
     with pytest.raises(ConfigError, match=r"has no parameter 'k3' \(parameters: lowercase\)"):
         run(retbench_cache, retriever_args={"k3": 1})
+
+
+def test_a_trainable_reader_trains_on_the_retrievers_output(retbench_cache):
+    from retbench.testing import EchoReader
+
+    class LearningReader(EchoReader):
+        name = "learning"
+        fits = 0
+
+        def fit(self, train, *, retriever, workdir):
+            type(self).fits += 1
+            seen = retriever.search(train.queries, k=1)
+            (workdir / "seen.txt").write_text(str(len(seen)))
+            self.seen_ = len(seen)
+
+        def load_fit(self, *, workdir):
+            self.seen_ = int((workdir / "seen.txt").read_text())
+
+    class Plugin:
+        @retbench.hookimpl
+        def retbench_register_readers(self, register):
+            register(LearningReader)
+
+    pm = make_plugin_manager(Plugin())
+    first = run(retbench_cache, pm=pm, reader="learning", fit_split="train")
+    assert LearningReader.fits == 1 and "fit-reader" in first.stages
+    assert CountingRetriever.calls["fit"] == 1, "the retriever trained first"
+    second = run(retbench_cache, pm=pm, reader="learning", fit_split="train")
+    assert LearningReader.fits == 1 and second.cached
