@@ -9,7 +9,6 @@ from click.testing import CliRunner
 from retbench.cli import cli
 
 MOCK_PLUGINS = Path(__file__).parent / "plugins"
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from retbench.errors import ConfigError
 from retbench.testing import check_retriever, mock_split
 from retbench_bm25.retriever import BM25
 
-SCIFACT = Path(__file__).resolve().parents[4] / "shared" / "data" / "scifact"
+SHARED_DATA = Path(os.environ.get("RETBENCH_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
+SCIFACT = SHARED_DATA / "scifact"
 PYSERINI_SCIFACT_NDCG10 = 0.6789  # Pyserini BEIR (v1.0.0) SciFact, BM25 flat
 
 has_lucene = importlib.util.find_spec("pyserini") is not None
