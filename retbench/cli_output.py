@@ -80,8 +80,9 @@ def summary_table(records: list[RunRecord]) -> Table:
     rows: list[tuple[str, list[str]]] = [
         ("queries", [_fmt(r.dataset.get("evaluated_queries")) for r in records]),
         *((m, [_fmt(r.metrics.get(m)) for r in records]) for m in metrics),
-        ("queries/s", [_fmt(r.cost.get("queries_per_second")) for r in records]),
-        ("seconds", [f"{sum(r.cost.get('stage_seconds', {}).values()):.2f}" for r in records]),
+        ("queries/s", [f"{r.cost['queries_per_second']:,.0f}" if r.cost.get("queries_per_second") else ""
+                       for r in records]),
+        ("seconds (this run)", [f"{sum(r.cost.get('run_seconds', {}).values()):.2f}" for r in records]),
         ("peak RSS MB", [f"{r.cost.get('peak_rss_mb', 0):.0f}" for r in records]),
         ("cache", ["hit (no work)" if r.cached else "computed" for r in records]),
     ]

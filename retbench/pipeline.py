@@ -148,6 +148,7 @@ class _Run:
         self.c = components
         self.timer = StageTimer()
         self.stages: dict[str, dict[str, Any]] = {}
+        self.manifests: dict[str, dict[str, Any]] = {}
         self.split: DatasetSplit
         self.fit_key: str | None = None
         self.reader_fit_key: str | None = None
@@ -155,10 +156,20 @@ class _Run:
         self.injection_bytes = 0
 
     def stage(self, name: str, compute, **key_parts: Any) -> tuple[Stage, dict[str, Any]]:
+        """Run (or reuse) a stage. Its manifest keeps the cost measured when it was computed,
+        so a record built from the cache still reports what the work cost."""
         stage = self.cache.stage(name, stage_key(stage=name, **key_parts))
+
+        def measured(target: Stage) -> dict[str, Any]:
+            start = self.timer.elapsed(name)
+            result = compute(target)
+            return {**result, "seconds": round(self.timer.elapsed(name) - start, 4),
+                    "peak_rss_mb": round(peak_rss_mb(), 1)}
+
         with self.timer.time(name):
-            manifest, cached = self.cache.run_stage(stage, compute)
+            manifest, cached = self.cache.run_stage(stage, measured)
         self.stages[name] = {"key": stage.key, "cached": cached}
+        self.manifests[name] = manifest
         progress.note(f"{name}: {'cached' if cached else 'done'}")
         return stage, manifest
 
@@ -260,10 +271,12 @@ class _Run:
     def index_key(self) -> str:
         return stage_key(stage="index", **self.index_parts())
 
-    def index_bytes(self) -> int | None:
-        """Size of the cached index (None when the index stage has never finished)."""
+    def index_manifest(self) -> dict[str, Any]:
+        """The finished index stage's manifest, also when this run did not need the index."""
+        if "index" in self.manifests:
+            return self.manifests["index"]
         stage = self.cache.stage("index", self.index_key())
-        return stage.manifest().get("bytes") if stage.complete else None
+        return stage.manifest() if stage.complete else {}
 
     def search(self) -> Run:
         rules = self.split.rules
@@ -424,20 +437,29 @@ def evaluate(
 
 
 def _cost(state: _Run, run: Run | None) -> dict[str, Any]:
-    seconds = {k: round(v, 4) for k, v in state.timer.seconds.items()}
-    queries = len(state.split.queries)
-    search_seconds = seconds.get("search", 0.0)
-    cost: dict[str, Any] = {"stage_seconds": seconds, "peak_rss_mb": round(peak_rss_mb(), 1)}
+    """Cost of the work behind this record: per-stage seconds and peak memory as measured
+    when each stage was computed (``cached_stages`` says which were reused), plus this run's
+    own wall time per stage."""
+    manifests = dict(state.manifests)
     if run is not None:
-        cost["queries_per_second"] = (
-            round(queries / search_seconds, 2)
-            if search_seconds and not state.stages["search"]["cached"] else None
-        )
-        cost["index_bytes"] = state.index_bytes()
+        manifests["index"] = state.index_manifest()
+    seconds = {name: m.get("seconds") for name, m in manifests.items() if m}
+    queries = len(state.split.queries)
+    peaks = [m["peak_rss_mb"] for m in manifests.values() if m.get("peak_rss_mb")]
+    cost: dict[str, Any] = {
+        "stage_seconds": seconds,
+        "run_seconds": {k: round(v, 4) for k, v in state.timer.seconds.items()},
+        "cached_stages": sorted(name for name, s in state.stages.items() if s["cached"]),
+        "peak_rss_mb": max(peaks) if peaks else round(peak_rss_mb(), 1),
+    }
+    if run is not None:
+        search_seconds = seconds.get("search")
+        cost["queries_per_second"] = round(queries / search_seconds, 2) if search_seconds else None
+        cost["index_bytes"] = manifests["index"].get("bytes")
     if state.c.reader is not None:
         cost["injection_bytes"] = state.injection_bytes
-        answer_seconds = seconds.get("answer", 0.0)
-        cost["seconds_per_question"] = round(answer_seconds / queries, 4) if queries else None
+        answer_seconds = seconds.get("answer")
+        cost["seconds_per_question"] = round(answer_seconds / queries, 4) if answer_seconds and queries else None
     return cost
 
 

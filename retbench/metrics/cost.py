@@ -31,6 +31,11 @@ class StageTimer:
             self.seconds[top] = self.seconds.get(top, 0.0) + now - self._since
         self._since = now
 
+    def elapsed(self, stage: str) -> float:
+        """Seconds counted so far for ``stage``, including a still-running interval."""
+        self._flush()
+        return self.seconds.get(stage, 0.0)
+
     @contextmanager
     def time(self, stage: str) -> Iterator[None]:
         self._flush()
