@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from retbench import hookimpl
 from retbench.datasets.beir import BeirFolder, SciFact
+from retbench.datasets.dpr import CuratedTrec, NaturalQuestions, TriviaQA
+from retbench.datasets.miracl import Miracl
+from retbench.datasets.multihop import HotpotQA, TwoWikiMultihopQA
 from retbench.datasets.sample import SampleDataset
 from retbench.hookspecs import Register
 from retbench.injection import InContext
 from retbench.metrics.answer import F1, ExactMatch
+from retbench.metrics.qa import TopKAccuracy
 
 
 @hookimpl
@@ -19,12 +23,19 @@ def retbench_register_datasets(register: Register) -> None:
     register(BeirFolder)
     register(SampleDataset)
     register(SciFact)
+    register(NaturalQuestions)
+    register(TriviaQA)
+    register(CuratedTrec)
+    register(TwoWikiMultihopQA, aliases=("2wiki",))
+    register(HotpotQA)
+    register(Miracl)
 
 
 @hookimpl
 def retbench_register_metrics(register: Register) -> None:
     register(ExactMatch, aliases=("em", "exact_match"))
     register(F1, aliases=("f1",))
+    register(TopKAccuracy, aliases=("top-k",))
 
 
 @hookimpl

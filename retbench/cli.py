@@ -103,6 +103,8 @@ def _run_options(func: Any, *, lists: bool = False) -> Any:
                      help="Documents retrieved per query [default: 100]."),
         click.option("--read-k", type=int, default=None, help="Passages given to the reader per query."),
         click.option("--limit", type=int, default=None, help="Only the first N queries (file order)."),
+        click.option("--sample", type=int, default=None, help="N queries drawn with --seed."),
+        click.option("--per-type", type=int, default=None, help="The first N queries of each question type."),
         click.option("--metric", "metrics", multiple=True, help="Metric (ir-measures string or registered name)."),
         click.option("--data-dir", type=click.Path(), help="Folder holding datasets already on disk."),
         click.option("--seed", type=int, default=None),
@@ -129,7 +131,8 @@ def _config_values(params: dict[str, Any]) -> dict[str, Any]:
     from retbench.config import load_toml
 
     values = load_toml(params["config_file"]) if params.get("config_file") else {}
-    for key in ("retriever", "reader", "injector", "dataset", "split", "k", "read_k", "limit", "data_dir",
+    for key in ("retriever", "reader", "injector", "dataset", "split", "k", "read_k", "limit", "sample", "per_type",
+                "data_dir",
                 "seed", "fit_split", "negatives", "shard_size"):
         if params.get(key) is not None:
             values[key] = params[key]

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from retbench.errors import ConfigError
-from retbench.metrics.retrieval import DEFAULT_MEASURES
 
 ARG_KINDS = ("retriever", "reader", "injector", "dataset", "negatives")
 
@@ -24,7 +23,9 @@ class RunConfig:
     k: int = 100
     read_k: int | None = None
     limit: int | None = None
-    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_MEASURES))
+    sample: int | None = None
+    per_type: int | None = None
+    metrics: list[str] | None = None
     data_dir: str | None = None
     seed: int = 0
     fit_split: str | None = None
@@ -39,8 +40,10 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError(f"--k must be at least 1, got {self.k}")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"--limit must be at least 1, got {self.limit}")
+        for option in ("limit", "sample", "per_type"):
+            value = getattr(self, option)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
         if not self.retriever and not self.reader:
             raise ConfigError("a run needs --retriever, --reader, or both")
 
@@ -58,9 +61,8 @@ class RunConfig:
                 for key, item in sorted(value.items()):
                     parts += [flag, f"{key}={_literal(item)}"]
             elif f.name == "metrics":
-                if value != list(DEFAULT_MEASURES):
-                    for metric in value:
-                        parts += ["--metric", metric]
+                for metric in value or ():
+                    parts += ["--metric", metric]
             elif f.name in ("dataset", "retriever", "reader") or value != getattr(defaults, f.name):
                 if value is not None:
                     parts += ["--" + f.name.replace("_", "-"), str(value)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,11 +60,15 @@ def iter_jsonl(path: Path, *, digest: Any = None) -> Iterator[tuple[int, dict[st
 
 
 def iter_tsv(path: Path, *, digest: Any = None) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line_number, fields)`` of a tab-separated file, CSV quoting honoured."""
-    for number, text in iter_lines(path, digest=digest):
-        if not text.strip():
-            continue
-        yield number, next(csv.reader(io.StringIO(text), delimiter="\t"))
+    """Yield ``(line_number, fields)`` of a tab-separated file, CSV quoting honoured (DPR's
+    files quote fields that contain quotes: a naive split breaks on them)."""
+    reader = csv.reader((text for _, text in iter_lines(path, digest=digest)), delimiter="\t")
+    try:
+        for fields in reader:
+            if fields and any(f.strip() for f in fields):
+                yield reader.line_num, fields
+    except csv.Error as exc:
+        raise DataFormatError(f"malformed TSV ({exc})", path=path, line=reader.line_num) from None
 
 
 def require_str(

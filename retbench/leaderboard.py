@@ -98,7 +98,8 @@ def build_table(records: list[RunRecord], *, baseline: str | None = None) -> str
     rows = []
     for record in records:
         row: dict[str, Any] = {"system": system_label(record), "split": record.dataset["split"],
-                               "queries": record.dataset.get("evaluated_queries")}
+                               "queries": record.dataset.get("evaluated_queries"),
+                               "subset": record.dataset.get("query_subset", "all")}
         for name in metrics:
             value = record.metrics.get(name)
             cell = "" if value is None else f"{value:.4f}"

@@ -21,10 +21,11 @@ from retbench.component import build, constructor_parameters, params_of
 from retbench.config import RunConfig
 from retbench.errors import ConfigError
 from retbench.metrics.cost import StageTimer, peak_rss_mb
-from retbench.metrics.retrieval import evaluated_queries, remove_self_hits, score_run
+from retbench.metrics.retrieval import evaluated_queries, remove_self_hits
 from retbench.plugins import RetbenchPluginManager, get_plugin_manager
 from retbench.record import describe_environment, save_record
 from retbench.registry import Registries, collect_registries
+from retbench.scoring import metric_names, score
 from retbench.types import Answer, DatasetSplit, Injection, Run, RunRecord
 
 DEFAULT_INJECTOR = "in-context"
@@ -176,7 +177,9 @@ class _Run:
     def load(self) -> None:
         with self.timer.time("load"):
             split = self.c.dataset.load(self.config.split, workdir=self.cache.home / "prepared")
-        self.split = split.limited(self.config.limit)
+        self.split, self.query_subset = split.subset(
+            limit=self.config.limit, sample=self.config.sample, per_type=self.config.per_type,
+            seed=self.config.seed)
         self.dataset_key = {
             "name": self.split.name,
             "split": self.split.split,
@@ -279,6 +282,11 @@ class _Run:
         return stage.manifest() if stage.complete else {}
 
     def search(self) -> Run:
+        if len(self.split.corpus) == 0:
+            raise ConfigError(
+                f"dataset '{self.split.name}' has no passage corpus on disk, so nothing can be retrieved "
+                "(a reader can still run closed-book without --retriever); see the dataset's documentation "
+                "in `retbench datasets list`")
         rules = self.split.rules
         k_search = self.config.k + 1 if rules.ignore_identical_ids else self.config.k
         qids = list(self.split.queries)
@@ -342,17 +350,6 @@ class _Run:
         return [Answer(**a) for i in range(manifest["shards"]) for a in stage.read_shard(i, size)]
 
 
-def _metric_objects(names: list[str], registries: Registries) -> tuple[list[str], list[Any]]:
-    """Split metric names into ir-measures strings and registered Metric instances."""
-    measures, registered = [], []
-    for name in names:
-        if name in registries.metrics:
-            registered.append(registries.metrics.get(name)())
-        else:
-            measures.append(name)
-    return measures, registered
-
-
 def evaluate(
     config: RunConfig,
     *,
@@ -370,34 +367,11 @@ def evaluate(
     state.load()
     split = state.split
     state.fit()
-    metrics: dict[str, float] = {}
-    directions: dict[str, bool] = {}
-    per_query: dict[str, dict[str, float]] = {}
-    run: Run | None = None
-    metric_names = list(config.metrics)
-    if components.reader is not None:
-        metric_names += [m.name for m in registries.metrics if m.cls.level == "answer"
-                         and m.name not in metric_names and split.answers]
-    measures, registered = _metric_objects(metric_names, registries)
-    if components.retriever is not None:
-        run = state.search()
-        if split.qrels and measures:
-            aggregate, rows = score_run(measures, split.qrels, run, split.rules)
-            metrics.update(aggregate)
-            directions.update({name: True for name in aggregate})
-            for qid, values in rows.items():
-                per_query.setdefault(qid, {}).update(values)
+    run = state.search() if components.retriever is not None else None
     answers = state.answer(run) if components.reader is not None else None
-    for metric in registered:
-        if metric.level == "answer" and answers is None:
-            continue
-        if metric.level == "retrieval" and run is None:
-            continue
-        scores = metric.compute(split, run=run, answers=answers)
-        metrics[metric.name] = sum(scores.values()) / len(scores) if scores else 0.0
-        directions[metric.name] = bool(metric.higher_is_better)
-        for qid, value in scores.items():
-            per_query.setdefault(qid, {})[metric.name] = value
+    names = metric_names(config.metrics, split, registries, retrieval=run is not None,
+                         answers=answers is not None)
+    scores = score(names, split, run=run, answers=answers, registries=registries)
     cost = _cost(state, run)
     run_id = stage_key(  # the index key is implied by the search key, and may go unvisited
         config=config.to_dict(),
@@ -419,15 +393,15 @@ def evaluate(
             "documents": len(split.corpus),
             "corpus_fingerprint": split.corpus.fingerprint,
             "rules": vars(split.rules),
-            "query_subset": f"first {config.limit} queries in file order" if config.limit else "all",
+            "query_subset": state.query_subset,
         },
-        metrics=metrics,
+        metrics=scores.metrics,
         cost=cost,
         stages=state.stages,
         environment=describe_environment(pm),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        higher_is_better=directions,
-        per_query=per_query,
+        higher_is_better=scores.higher_is_better,
+        per_query=scores.per_query,
     )
     save_record(record, cache.home / "runs" / run_id, run=run)
     if records_dir is not None:

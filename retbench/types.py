@@ -111,6 +111,8 @@ class EvalRules:
 
     ignore_identical_ids: bool = False
     relevance_level: int = 1
+    metrics: list[str] = field(default_factory=list)
+    answer_match: str = "string"
     averaging: str = (
         "mean over queries with at least one judged-relevant document; "
         "a query with no retrieved documents scores 0 (trec_eval -c)"
@@ -133,23 +135,56 @@ class DatasetSplit:
     citation: str = ""
     rules: EvalRules = field(default_factory=EvalRules)
 
-    def limited(self, limit: int | None) -> DatasetSplit:
-        """The first ``limit`` queries (in file order), with their qrels and answers."""
-        if limit is None or limit >= len(self.queries):
-            return self
-        keep = dict(list(self.queries.items())[:limit])
+    def subset(
+        self,
+        *,
+        limit: int | None = None,
+        sample: int | None = None,
+        per_type: int | None = None,
+        seed: int = 0,
+    ) -> tuple[DatasetSplit, str]:
+        """Keep some of the queries (with their qrels and answers) and describe the rule used.
+
+        ``per_type``: the first N questions of each type (the PRAG papers use 300);
+        ``sample``: N questions drawn with ``seed`` (kept in file order); ``limit``: the first N.
+        Applied in that order.
+        """
+        import random
+
+        keep = list(self.queries)
+        rules = []
+        if per_type is not None:
+            seen: dict[str, int] = {}
+            chosen = []
+            for qid in keep:
+                qtype = self.query_types.get(qid, "")
+                if seen.get(qtype, 0) < per_type:
+                    seen[qtype] = seen.get(qtype, 0) + 1
+                    chosen.append(qid)
+            keep = chosen
+            rules.append(f"first {per_type} per question type")
+        if sample is not None and sample < len(keep):
+            picked = set(random.Random(seed).sample(keep, sample))
+            keep = [q for q in keep if q in picked]
+            rules.append(f"{sample} sampled with seed {seed}")
+        if limit is not None and limit < len(keep):
+            keep = keep[:limit]
+            rules.append(f"first {limit} in file order")
+        if not rules:
+            return self, "all"
+        kept = set(keep)
         return DatasetSplit(
             name=self.name,
             split=self.split,
             corpus=self.corpus,
-            queries=keep,
-            qrels={q: r for q, r in self.qrels.items() if q in keep},
-            answers={q: a for q, a in self.answers.items() if q in keep},
-            query_types={q: t for q, t in self.query_types.items() if q in keep},
+            queries={q: self.queries[q] for q in keep},
+            qrels={q: r for q, r in self.qrels.items() if q in kept},
+            answers={q: a for q, a in self.answers.items() if q in kept},
+            query_types={q: t for q, t in self.query_types.items() if q in kept},
             revision=self.revision,
             citation=self.citation,
             rules=self.rules,
-        )
+        ), "; ".join(rules)
 
 
 @dataclass

@@ -87,7 +87,7 @@ def test_limit_takes_the_first_queries(retbench_cache):
     record = run(retbench_cache, limit=2)
     assert record.dataset["queries"] == 2
     assert set(record.per_query) == {"q1", "q2"}
-    assert record.dataset["query_subset"] == "first 2 queries in file order"
+    assert record.dataset["query_subset"] == "first 2 in file order"
 
 
 def test_records_are_saved_with_a_trec_run(retbench_cache, tmp_path):

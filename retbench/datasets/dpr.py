@@ -1,0 +1,194 @@
+"""Open-domain QA in DPR's formats: NQ and TriviaQA (and CuratedTREC-style regex answers).
+
+* questions: ``<name>-<split>.qa.csv``: ``question<TAB>['answer', ...]`` read with a csv reader
+  (tab delimiter) and answers parsed as Python literals;
+* passages: DPR's Wikipedia ``psgs_w100.tsv`` (``id, text, title``; 21M rows) streamed into the
+  Arrow corpus, or, for NQ when it is absent, the gold passages of ``nq-open-oracle.jsonl.gz``
+  (then only the questions that have a gold passage are evaluated, with it as the qrel).
+
+Retrieval is scored by DPR top-k accuracy (answer-string matching); qrels exist only with the
+gold-passage corpus.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from retbench.component import Component
+from retbench.corpus import prepare_corpus
+from retbench.errors import ConfigError, DataFormatError
+from retbench.io import iter_lines, iter_tsv
+from retbench.types import Corpus, DatasetSplit, EvalRules
+
+WIKIPEDIA = "psgs_w100.tsv"
+QA_METRICS = ["top-k-accuracy"]
+
+
+def load_qa_csv(path: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Questions and gold answers of a DPR ``.qa.csv``; the question id is its 0-based row."""
+    queries: dict[str, str] = {}
+    answers: dict[str, list[str]] = {}
+    for line, fields in iter_tsv(path):
+        if len(fields) < 2:
+            raise DataFormatError("expected question<TAB>answers", path=path, line=line)
+        try:
+            gold = ast.literal_eval(fields[1])
+        except (ValueError, SyntaxError):
+            raise DataFormatError(f"answers are not a Python list literal: {fields[1][:60]!r}",
+                                  path=path, line=line, field="answers") from None
+        if not isinstance(gold, list) or not all(isinstance(a, str) for a in gold):
+            raise DataFormatError("answers must be a list of strings", path=path, line=line, field="answers")
+        qid = str(len(queries))
+        queries[qid] = fields[0]
+        answers[qid] = gold
+    if not queries:
+        raise DataFormatError("no questions found", path=path)
+    return queries, answers
+
+
+def read_wikipedia_rows(path: Path, digest: Any) -> Iterator[tuple[int, str, str, str, dict]]:
+    """Rows of ``psgs_w100.tsv`` (header ``id text title``), streamed."""
+    for line, fields in iter_tsv(path, digest=digest):
+        if line == 1 and fields[:1] == ["id"]:
+            continue
+        if len(fields) != 3:
+            raise DataFormatError(f"expected 3 fields (id, text, title), got {len(fields)}", path=path, line=line)
+        doc_id, text, title = fields
+        if not doc_id:
+            raise DataFormatError("empty passage id", path=path, line=line, field="id")
+        yield line, doc_id, title, text, {}
+
+
+def load_wikipedia(path: Path, *, workdir: Path) -> Corpus:
+    return prepare_corpus(path, lambda digest: read_wikipedia_rows(path, digest), workdir=workdir,
+                          reader="dpr-psgs-1", id_field="id")
+
+
+def _gold_rows(path: Path, digest: Any) -> Iterator[tuple[int, str, str, str, dict]]:
+    """Unique gold passages of ``nq-open-oracle.jsonl.gz``; ids are content hashes."""
+    seen: set[str] = set()
+    for line, text in iter_lines(path, digest=digest):
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(f"invalid JSON ({exc.msg})", path=path, line=line) from None
+        for ctx in record.get("ctxs", []):
+            doc_id = gold_passage_id(ctx["title"], ctx["text"])
+            if doc_id not in seen:
+                seen.add(doc_id)
+                yield line, doc_id, ctx["title"], ctx["text"], {}
+
+
+def gold_passage_id(title: str, text: str) -> str:
+    return "gold-" + hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()[:16]
+
+
+class DprQaDataset(Component):
+    """Questions from ``<data_dir>/<folder>/<prefix>-<split>.qa.csv``; passages from
+    ``psgs_w100.tsv`` (in the folder, in data_dir, or ``corpus=PATH``)."""
+
+    name = ""
+    version = "1"
+    folder = ""
+    prefix = ""
+    answer_match = "string"
+    citation = ""
+
+    def __init__(self, location: str | None = None, data_dir: str | None = None, corpus: str | None = None) -> None:
+        self.location = location
+        self.data_dir = data_dir
+        self.corpus = corpus
+
+    def _folder(self) -> Path:
+        base = self.location or self.data_dir
+        if not base:
+            raise ConfigError(f"dataset '{self.name}' is not on disk: pass --data-dir DIR with DIR/{self.folder}/"
+                              f"{self.prefix}-test.qa.csv (DPR's files)")
+        folder = Path(base)
+        return folder / self.folder if (folder / self.folder).is_dir() else folder
+
+    def _wikipedia(self, folder: Path) -> Path | None:
+        candidates = [Path(self.corpus)] if self.corpus else [folder / WIKIPEDIA, folder.parent / WIKIPEDIA]
+        return next((p for p in candidates if p.is_file()), None)
+
+    def load(self, split: str, *, workdir: Path) -> DatasetSplit:
+        folder = self._folder()
+        questions = folder / f"{self.prefix}-{split}.qa.csv"
+        if not questions.is_file():
+            raise ConfigError(f"{questions} not found (DPR question file for split '{split}')")
+        queries, answers = load_qa_csv(questions)
+        rules = EvalRules(metrics=list(QA_METRICS), answer_match=self.answer_match,
+                          notes="retrieval scored by DPR top-k answer-string accuracy")
+        wikipedia = self._wikipedia(folder)
+        corpus = load_wikipedia(wikipedia, workdir=workdir) if wikipedia else Corpus.from_passages([])
+        split_data = DatasetSplit(name=self.name, split=split, corpus=corpus, queries=queries, answers=answers,
+                                  rules=rules, citation=self.citation)
+        if wikipedia is None:
+            self._gold_corpus(folder, split_data, workdir=workdir)
+        split_data.revision = hashlib.sha256(
+            (split_data.corpus.fingerprint + json.dumps(split_data.queries, sort_keys=True)).encode()).hexdigest()[:16]
+        return split_data
+
+    def _gold_corpus(self, folder: Path, split_data: DatasetSplit, *, workdir: Path) -> None:
+        """Without Wikipedia, the split keeps an empty corpus (closed-book runs only)."""
+
+
+class NaturalQuestions(DprQaDataset):
+    """Natural Questions open (DPR): 3,610 test questions; Wikipedia or the gold passages."""
+
+    name = "nq"
+    folder = "nq"
+    prefix = "nq"
+    citation = "Kwiatkowski et al., TACL 2019; Karpukhin et al., EMNLP 2020 (DPR)"
+    oracle = "nq-open-oracle.jsonl.gz"
+
+    def _gold_corpus(self, folder: Path, split_data: DatasetSplit, *, workdir: Path) -> None:
+        """The gold passages of nq-open-oracle (Liu et al., 2023) as corpus, restricted to the
+        questions they answer; matched by question text against nq-open-<split>.qa.csv."""
+        oracle = folder / self.oracle
+        open_questions = folder / f"nq-open-{split_data.split}.qa.csv"
+        if not oracle.is_file() or not open_questions.is_file():
+            return
+        position = {text: qid for qid, text in load_qa_csv(open_questions)[0].items()}
+        qrels: dict[str, dict[str, int]] = {}
+        with gzip.open(oracle, "rt", encoding="utf-8") as handle:
+            for line, text in enumerate(handle, start=1):
+                record = json.loads(text)
+                qid = position.get(record["question"])
+                if qid is None:
+                    raise DataFormatError("question not in " + open_questions.name, path=oracle, line=line,
+                                          field="question")
+                qrels[qid] = {gold_passage_id(c["title"], c["text"]): 1 for c in record["ctxs"] if c.get("isgold")}
+        split_data.corpus = prepare_corpus(oracle, lambda digest: _gold_rows(oracle, digest), workdir=workdir,
+                                           reader="nq-oracle-1", id_field="ctxs")
+        split_data.queries = {q: split_data.queries[q] for q in qrels}
+        split_data.answers = {q: split_data.answers[q] for q in qrels}
+        split_data.qrels = qrels
+        split_data.rules.metrics = [*QA_METRICS, "nDCG@10", "R@100"]
+        split_data.rules.notes += (f"; corpus: the {len(qrels)} questions' gold passages from {self.oracle}, "
+                                   "only those questions evaluated")
+
+
+class TriviaQA(DprQaDataset):
+    """TriviaQA open (DPR): 11,313 test questions; needs psgs_w100.tsv for retrieval."""
+
+    name = "triviaqa"
+    folder = "triviaqa"
+    prefix = "trivia"
+    citation = "Joshi et al., ACL 2017; Karpukhin et al., EMNLP 2020 (DPR)"
+
+
+class CuratedTrec(DprQaDataset):
+    """CuratedTREC (DPR): answers are regular expressions, matched with DPR's regex rule."""
+
+    name = "curatedtrec"
+    folder = "curatedtrec"
+    prefix = "curatedtrec"
+    answer_match = "regex"
+    citation = "Baudiš and Šedivý, 2015; Karpukhin et al., EMNLP 2020 (DPR)"

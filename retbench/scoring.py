@@ -1,0 +1,81 @@
+"""Score a run and/or answers: ir-measures strings, registered metrics, per-type breakdown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from retbench.metrics.retrieval import DEFAULT_MEASURES, score_run
+from retbench.registry import Registries
+from retbench.types import Answer, DatasetSplit, Run
+
+
+@dataclass
+class Scores:
+    metrics: dict[str, float] = field(default_factory=dict)
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+    higher_is_better: dict[str, bool] = field(default_factory=dict)
+
+    def add(self, name: str, per_query: dict[str, float], *, higher_is_better: bool) -> None:
+        self.metrics[name] = sum(per_query.values()) / len(per_query) if per_query else 0.0
+        self.higher_is_better[name] = higher_is_better
+        for qid, value in per_query.items():
+            self.per_query.setdefault(qid, {})[name] = value
+
+
+def metric_names(requested: Sequence[str] | None, split: DatasetSplit, registries: Registries, *,
+                 retrieval: bool, answers: bool) -> list[str]:
+    """What to compute: the requested names, else the dataset's defaults, else nDCG@10 & co.;
+    with a reader, every registered answer metric is added when the dataset has answers."""
+    names = list(requested or split.rules.metrics or (DEFAULT_MEASURES if retrieval else ()))
+    if answers and split.answers:
+        names += [e.name for e in registries.metrics if e.cls.level == "answer" and e.name not in names]
+    return names
+
+
+def score(names: Sequence[str], split: DatasetSplit, *, run: Run | None, answers: list[Answer] | None,
+          registries: Registries) -> Scores:
+    scores = Scores()
+    measures = [n for n in names if n not in registries.metrics]
+    if run is not None and measures and split.qrels:
+        aggregate, rows = score_run(measures, split.qrels, run, split.rules)
+        for name in aggregate:
+            scores.add(name, {q: v[name] for q, v in rows.items()}, higher_is_better=True)
+    produced: dict[str, list[str]] = {name: [name] for name in scores.metrics}
+    for name in names:
+        if name not in registries.metrics:
+            continue
+        metric: Any = registries.metrics.get(name)()
+        if (metric.level == "answer" and answers is None) or (metric.level == "retrieval" and run is None):
+            continue
+        result = metric.compute(split, run=run, answers=answers)
+        produced[name] = []
+        for sub_name, per_query in _split_values(metric.name, result).items():
+            scores.add(sub_name, per_query, higher_is_better=bool(metric.higher_is_better))
+            produced[name].append(sub_name)
+    order = [sub for name in names for sub in produced.get(name, [])]
+    scores.metrics = {sub: scores.metrics[sub] for sub in order}
+    if split.query_types:
+        _add_per_type(scores, split)
+    return scores
+
+
+def _split_values(name: str, result: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """A metric returns ``{qid: value}`` or, for several values, ``{qid: {name: value}}``."""
+    if all(isinstance(v, dict) for v in result.values()) and result:
+        names = dict.fromkeys(n for values in result.values() for n in values)
+        return {n: {q: v[n] for q, v in result.items() if n in v} for n in names}
+    return {name: {q: float(v) for q, v in result.items()}}
+
+
+def _add_per_type(scores: Scores, split: DatasetSplit) -> None:
+    """``EM [comparison]`` etc.: each metric's mean over the questions of one type."""
+    for name in list(scores.metrics):
+        by_type: dict[str, dict[str, float]] = {}
+        for qid, values in scores.per_query.items():
+            if name in values and qid in split.query_types:
+                by_type.setdefault(split.query_types[qid], {})[qid] = values[name]
+        for qtype, values in sorted(by_type.items()):
+            scores.metrics[f"{name} [{qtype}]"] = sum(values.values()) / len(values)
+            scores.higher_is_better[f"{name} [{qtype}]"] = scores.higher_is_better[name]
