@@ -1,0 +1,142 @@
+"""Dataset loaders: DPR / multi-hop / MIRACL formats on small files, subsets, and the real
+files in ../shared/data (skipped when absent)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from retbench import RunConfig, evaluate
+from retbench.datasets.beir import BeirFolder
+from retbench.datasets.dpr import NaturalQuestions, TriviaQA, load_qa_csv, load_wikipedia
+from retbench.datasets.miracl import Miracl
+from retbench.datasets.multihop import HotpotQA, TwoWikiMultihopQA
+from retbench.errors import ConfigError, DataFormatError
+from retbench.testing import make_plugin_manager
+
+SHARED = Path(os.environ.get("RETBENCH_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data is absent")
+
+
+def test_qa_csv_with_quotes_and_literal_answers(tmp_path):
+    path = tmp_path / "x-test.qa.csv"
+    path.write_text('who said "hello"\t[\'Ann "A" Smith\', "B\'s"]\nplain\t[\'x\']\n', encoding="utf-8")
+    queries, answers = load_qa_csv(path)
+    assert queries == {"0": 'who said "hello"', "1": "plain"}
+    assert answers["0"] == ['Ann "A" Smith', "B's"]
+
+
+def test_qa_csv_bad_answers_name_the_line(tmp_path):
+    path = tmp_path / "x-test.qa.csv"
+    path.write_text("ok\t['a']\nbroken\t['unclosed\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"x-test.qa.csv, line 2, field 'answers'"):
+        load_qa_csv(path)
+
+
+def test_wikipedia_tsv_streams_into_arrow(tmp_path):
+    path = tmp_path / "psgs_w100.tsv"
+    path.write_text('id\ttext\ttitle\n1\t"Aaron ( or ; ""Ahärôn"") is"\tAaron\n2\tsecond passage\tB\n', encoding="utf-8")
+    corpus = load_wikipedia(path, workdir=tmp_path / "prep")
+    assert corpus.ids == ["1", "2"]
+    assert corpus.get(["1"])[0].text == 'Aaron ( or ; "Ahärôn") is'
+    path.write_text("id\ttext\ttitle\n1\ttext\tA\n1\tagain\tB\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"line 3, field 'id': duplicate id '1'"):
+        load_wikipedia(path, workdir=tmp_path / "prep")
+
+
+def test_nq_needs_its_files(tmp_path):
+    with pytest.raises(ConfigError, match="--data-dir"):
+        NaturalQuestions().load("test", workdir=tmp_path)
+
+
+def multihop_file(tmp_path):
+    records = [
+        {"_id": "a", "type": "comparison", "question": "Who is older, X or Y?", "answer": "X",
+         "context": [["X", ["X was born in 1900."]], ["Y", ["Y was born", " in 1950."]], ["Z", ["Unrelated."]]],
+         "supporting_facts": [["X", 0], ["Y", 0]]},
+        {"_id": "b", "type": "compositional", "question": "Where was X born?", "answer": "Oslo",
+         "context": [["X", ["X was born in 1900."]], ["W", ["W is in Oslo."]]],
+         "supporting_facts": [["X", 0], ["W", 0]]},
+        {"_id": "c", "type": "comparison", "question": "Which is taller?", "answer": "W",
+         "context": [["W", ["W is in Oslo."]]], "supporting_facts": [["W", 0]]},
+    ]
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path
+
+
+def test_multihop_corpus_from_context_paragraphs(tmp_path):
+    split = TwoWikiMultihopQA(location=str(multihop_file(tmp_path))).load("dev", workdir=tmp_path / "prep")
+    assert len(split.corpus) == 4, "identical paragraphs shared by questions are kept once"
+    titles = {p.id: p.title for p in split.corpus}
+    assert sorted(titles[d] for d in split.qrels["a"]) == ["X", "Y"]
+    assert split.corpus.get([d for d in split.qrels["a"] if titles[d] == "Y"])[0].text == "Y was born in 1950."
+    assert split.query_types == {"a": "comparison", "b": "compositional", "c": "comparison"}
+    assert split.answers["b"] == ["Oslo"]
+
+
+def test_per_type_subset_and_scores(tmp_path, retbench_cache):
+    path = multihop_file(tmp_path)
+    config = RunConfig(dataset=f"2wikimultihopqa:{path}", split="dev", retriever="counting", per_type=1)
+    record = evaluate(config, pm=make_plugin_manager(), cache=retbench_cache)
+    assert set(record.per_query) == {"a", "b"}, "the first question of each type"
+    assert record.dataset["query_subset"] == "first 1 per question type"
+    assert "R@2 [comparison]" in record.metrics and "R@2 [compositional]" in record.metrics
+
+
+def test_sampling_is_seeded(retbench_cache):
+    def sampled(seed):
+        config = RunConfig(dataset="sample", retriever="counting", sample=10, seed=seed)
+        return set(evaluate(config, pm=make_plugin_manager(), cache=retbench_cache).per_query)
+
+    assert sampled(1) == sampled(1) != sampled(2)
+
+
+def test_closed_book_dataset_without_corpus_refuses_retrieval(tmp_path, retbench_cache):
+    folder = tmp_path / "triviaqa"
+    folder.mkdir()
+    (folder / "trivia-test.qa.csv").write_text("q one\t['zebra']\n", encoding="utf-8")
+    config = RunConfig(dataset="triviaqa", data_dir=str(tmp_path), retriever="counting")
+    with pytest.raises(ConfigError, match="no passage corpus on disk"):
+        evaluate(config, pm=make_plugin_manager(), cache=retbench_cache)
+    closed_book = RunConfig(dataset="triviaqa", data_dir=str(tmp_path), reader="echo")
+    assert evaluate(closed_book, pm=make_plugin_manager(), cache=retbench_cache).metrics == {"EM": 0.0, "F1": 0.0}
+
+
+def test_miracl_needs_a_language(tmp_path):
+    with pytest.raises(ConfigError, match="miracl:<lang>"):
+        Miracl(data_dir=str(tmp_path)).load("dev", workdir=tmp_path)
+
+
+@needs_shared
+@pytest.mark.shared_data
+def test_shared_data_loads_with_published_counts(tmp_path):
+    work = tmp_path / "prep"
+    scifact = BeirFolder(location=str(SHARED / "scifact")).load("test", workdir=work)
+    assert (len(scifact.corpus), len(scifact.queries), sum(map(len, scifact.qrels.values()))) == (5183, 300, 339)
+    nq = NaturalQuestions(data_dir=str(SHARED)).load("test", workdir=work)
+    assert (len(nq.queries), len(nq.corpus)) == (2655, 2600)
+    assert len(load_qa_csv(SHARED / "nq" / "nq-test.qa.csv")[0]) == 3610
+    trivia = TriviaQA(data_dir=str(SHARED)).load("test", workdir=work)
+    assert (len(trivia.queries), len(trivia.corpus)) == (11313, 0)
+    wiki = TwoWikiMultihopQA(data_dir=str(SHARED)).load("dev", workdir=work)
+    assert (len(wiki.queries), len(wiki.corpus)) == (500, 3306)
+    assert sorted(set(wiki.query_types.values())) == ["bridge_comparison", "comparison", "compositional", "inference"]
+    hotpot = HotpotQA(data_dir=str(SHARED)).load("dev", workdir=work)
+    assert (len(hotpot.queries), len(hotpot.corpus)) == (500, 4961)
+    for lang, topics, judgments in (("sw", 482, 5092), ("yo", 119, 1188)):
+        miracl = Miracl(location=lang, data_dir=str(SHARED)).load("dev", workdir=work)
+        assert (len(miracl.queries), sum(map(len, miracl.qrels.values()))) == (topics, judgments)
+    assert miracl.queries["10020#0"] == "Odun wo ni w\u1ecdn \u1e63e idije Olympiiki ak\u1ecdk\u1ecd?"
+
+
+@needs_shared
+@pytest.mark.shared_data
+def test_nq_gold_passages_top_k_accuracy(retbench_cache):
+    config = RunConfig(dataset="nq", data_dir=str(SHARED), retriever="counting", limit=200)
+    record = evaluate(config, pm=make_plugin_manager(), cache=retbench_cache)
+    assert 0 < record.metrics["Top-20"] <= record.metrics["Top-100"] <= 1
+    assert list(record.metrics)[:4] == ["Top-1", "Top-5", "Top-20", "Top-100"]
