@@ -7,7 +7,7 @@ plugins; heavy work happens only when a component is used.
 from __future__ import annotations
 
 from retbench import hookimpl
-from retbench.datasets.beir import BeirFolder, SciFact
+from retbench.datasets.beir import BeirFolder, named_beir_datasets
 from retbench.datasets.dpr import CuratedTrec, NaturalQuestions, TriviaQA
 from retbench.datasets.miracl import Miracl
 from retbench.datasets.multihop import HotpotQA, TwoWikiMultihopQA
@@ -22,7 +22,9 @@ from retbench.metrics.qa import TopKAccuracy
 def retbench_register_datasets(register: Register) -> None:
     register(BeirFolder)
     register(SampleDataset)
-    register(SciFact)
+    for beir_dataset in named_beir_datasets():
+        plain = "/" not in beir_dataset.name
+        register(beir_dataset, aliases=(f"beir/{beir_dataset.name}",) if plain else ())
     register(NaturalQuestions)
     register(TriviaQA)
     register(CuratedTrec)

@@ -282,12 +282,11 @@ def datasets_list(state: State, as_json: bool) -> None:
     """Datasets known to the installed plugins."""
     from retbench.listing import dataset_rows
 
-    rows = dataset_rows(state.registries())
+    rows = dataset_rows(state.registries(), workdir=state.cache().home / "prepared")
     if as_json:
         out.print_json(rows)
-        return
-    for row in rows:
-        click.echo(f"{row['name']:<16} {row['plugin']:<12} {row['description']}")
+    else:
+        out.stdout.print(out.datasets_table(rows))
 
 
 @datasets.command("prepare")

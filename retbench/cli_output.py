@@ -122,3 +122,16 @@ def print_error(message: str) -> None:
     """One line on stderr, whatever the message contains (no markup, no wrapping)."""
     line = " ".join(message.split())
     stderr.print(Text.assemble(("error:", "bold red"), " ", line), soft_wrap=True)
+
+
+def datasets_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="retbench datasets")
+    for column in ("name", "cached", "licence", "description"):
+        table.add_column(column)
+    for row in rows:
+        if row["cached_bytes"] is not None:
+            cached = f"{row['cached_bytes'] / 1e6:,.1f} MB"
+        else:
+            cached = "download on use" if row["downloadable"] else "local files"
+        table.add_row(row["name"], cached, row["licence"], row["description"])
+    return table

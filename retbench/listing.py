@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from retbench.plugins import RetbenchPluginManager
@@ -33,10 +34,14 @@ def plugin_rows(pm: RetbenchPluginManager, registries: Registries, *, hook: str 
     return rows
 
 
-def dataset_rows(registries: Registries) -> list[dict[str, Any]]:
+def dataset_rows(registries: Registries, *, workdir: Path) -> list[dict[str, Any]]:
+    """Known datasets: description, licence, and what the cache holds (downloadable ones)."""
     rows = []
     for entry in registries.datasets:
         doc = (entry.cls.__doc__ or "").strip().splitlines()
+        cached = getattr(entry.cls, "cached_bytes", None)
+        size = cached(workdir=workdir) if cached else None
         rows.append({"name": entry.name, "plugin": entry.plugin, "version": entry.version,
-                     "description": doc[0] if doc else ""})
+                     "description": doc[0] if doc else "", "licence": getattr(entry.cls, "licence", ""),
+                     "downloadable": getattr(entry.cls, "source", None) is not None, "cached_bytes": size})
     return rows

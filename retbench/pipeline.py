@@ -362,6 +362,9 @@ def evaluate(
     cache = cache or Cache()
     registries = collect_registries(pm)
     components = resolve(config, registries, pm)
+    members = getattr(components.dataset, "members", lambda: [])()
+    if members:
+        return _evaluate_members(config, members, pm=pm, cache=cache, records_dir=records_dir)
     pm.hook.retbench_run_start(config=config.to_dict())
     state = _Run(config, cache, components)
     state.load()
@@ -406,6 +409,45 @@ def evaluate(
     save_record(record, cache.home / "runs" / run_id, run=run)
     if records_dir is not None:
         save_record(record, Path(records_dir) / split.name, run=None, slug=True)
+    pm.hook.retbench_run_finish(record=record)
+    return record
+
+
+def _evaluate_members(config: RunConfig, members: list[str], *, pm: RetbenchPluginManager, cache: Cache,
+                      records_dir: str | Path | None) -> RunRecord:
+    """A dataset made of parts (CQADupStack's forums): run each, report the mean of their
+    scores (each part weighs the same, whatever its number of queries)."""
+    from dataclasses import replace
+
+    parts = [evaluate(replace(config, dataset=member), pm=pm, cache=cache) for member in members]
+    first = parts[0]
+    names = [n for n in first.metrics if all(n in p.metrics for p in parts)]
+    name = config.dataset.partition(":")[0]
+    record = RunRecord(
+        run_id=stage_key(config=config.to_dict(), parts=[p.run_id for p in parts]),
+        command=config.command(),
+        config=config.to_dict(),
+        components=first.components,
+        dataset={**first.dataset, "name": name, "revision": stage_key(parts=[p.dataset["revision"] for p in parts]),
+                 "queries": sum(p.dataset["queries"] for p in parts),
+                 "evaluated_queries": sum(p.dataset["evaluated_queries"] for p in parts),
+                 "documents": sum(p.dataset["documents"] for p in parts),
+                 "parts": {p.dataset["name"]: p.run_id for p in parts},
+                 "rules": {**first.dataset["rules"],
+                           "averaging": f"mean over the {len(parts)} parts of each part's mean"}},
+        metrics={n: sum(p.metrics[n] for p in parts) / len(parts) for n in names},
+        cost={"stage_seconds": {}, "run_seconds": {}, "cached_stages": [],
+              "peak_rss_mb": max(p.cost.get("peak_rss_mb", 0) for p in parts),
+              "index_bytes": sum(p.cost.get("index_bytes") or 0 for p in parts)},
+        stages={f"{p.dataset['name']}/{stage}": info for p in parts for stage, info in p.stages.items()},
+        environment=first.environment,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        higher_is_better=first.higher_is_better,
+        per_query={f"{p.dataset['name']}/{q}": v for p in parts for q, v in p.per_query.items()},
+    )
+    save_record(record, cache.home / "runs" / record.run_id, run=None)
+    if records_dir is not None:
+        save_record(record, Path(records_dir) / name, run=None, slug=True)
     pm.hook.retbench_run_finish(record=record)
     return record
 

@@ -140,3 +140,46 @@ def test_nq_gold_passages_top_k_accuracy(retbench_cache):
     record = evaluate(config, pm=make_plugin_manager(), cache=retbench_cache)
     assert 0 < record.metrics["Top-20"] <= record.metrics["Top-100"] <= 1
     assert list(record.metrics)[:4] == ["Top-1", "Top-5", "Top-20", "Top-100"]
+
+
+def test_a_dataset_of_parts_reports_the_mean_of_its_parts(retbench_cache):
+    """As CQADupStack: each forum is run on its own and every forum weighs the same."""
+    import retbench
+    from retbench.testing.mocks import mock_split
+
+    class Part(retbench.Component):
+        name = "part"
+        version = "1"
+
+        def __init__(self, location: str | None = None):
+            self.location = location
+
+        def load(self, split, *, workdir):
+            data = mock_split(split)
+            keep = {"a": ["q1"], "b": ["q2", "q3", "q4"]}[self.location]
+            data.queries = {q: data.queries[q] for q in keep}
+            data.qrels = {q: data.qrels[q] for q in keep}
+            data.name = f"part-{self.location}"
+            return data
+
+    class Whole(Part):
+        name = "whole"
+
+        def members(self):
+            return ["part:a", "part:b"]
+
+    class Plugin:
+        @retbench.hookimpl
+        def retbench_register_datasets(self, register):
+            register(Part)
+            register(Whole)
+
+    pm = make_plugin_manager(Plugin())
+    parts = [evaluate(RunConfig(dataset=f"part:{p}", retriever="reverse"), pm=pm, cache=retbench_cache)
+             for p in "ab"]
+    whole = evaluate(RunConfig(dataset="whole", retriever="reverse"), pm=pm, cache=retbench_cache)
+    expected = (parts[0].metrics["nDCG@10"] + parts[1].metrics["nDCG@10"]) / 2
+    assert whole.metrics["nDCG@10"] == pytest.approx(expected)
+    assert whole.dataset["name"] == "whole" and set(whole.dataset["parts"]) == {"part-a", "part-b"}
+    assert "mean over the 2 parts" in whole.dataset["rules"]["averaging"]
+    assert set(whole.per_query) == {"part-a/q1", "part-b/q2", "part-b/q3", "part-b/q4"}

@@ -12,13 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from retbench.cache import directory_bytes
 from retbench.component import Component
 from retbench.corpus import prepare_corpus
+from retbench.datasets.catalog import BEIR, CQADUPSTACK_FORUMS, BeirEntry
+from retbench.download import extract, fetch
 from retbench.errors import ConfigError, DataFormatError
 from retbench.io import iter_jsonl, iter_tsv, require_str
 from retbench.types import Corpus, DatasetSplit, EvalRules, Qrels
 
 READER_VERSION = "beir-jsonl-1"
+QA_NAMESAKES = ("nq", "hotpotqa")
 
 
 def read_corpus_rows(path: Path, digest: Any) -> Iterator[tuple[int, str, str, str, dict]]:
@@ -150,6 +154,7 @@ class BeirFolder(Component):
 
     name = "beir"
     version = "1"
+    licence = "the folder's own"
 
     def __init__(self, location: str | None = None, data_dir: str | None = None) -> None:
         self.location = location
@@ -165,32 +170,87 @@ class BeirFolder(Component):
 
 
 class NamedBeirDataset(Component):
-    """A BEIR dataset known by name, read from ``--data-dir``/<folder>."""
+    """A BEIR dataset known by name: read from ``--data-dir``/<name>/ when given, else from
+    the cache, downloading (checksum-verified) on first use."""
 
     name = ""
     version = "1"
-    folder = ""
-    rules = EvalRules()
+    entry: BeirEntry
 
     def __init__(self, location: str | None = None, data_dir: str | None = None) -> None:
         self.location = location
         self.data_dir = data_dir
 
-    def load(self, split: str, *, workdir: Path) -> DatasetSplit:
+    def folder(self, *, workdir: Path) -> Path:
         base = self.location or self.data_dir
-        if not base:
-            raise ConfigError(
-                f"dataset '{self.name}' is not on disk: pass --data-dir DIR where DIR/"
-                f"{self.folder}/ is the BEIR folder (or --dataset beir:/path/to/{self.folder})"
-            )
-        folder = Path(base)
-        if (folder / self.folder).is_dir():
-            folder = folder / self.folder
-        return load_beir_split(folder, split, workdir=workdir, name=self.name, rules=self.rules)
+        folder_name = self.entry.name
+        if base:
+            folder = Path(base)
+            return folder / folder_name if (folder / folder_name).is_dir() else folder
+        source = self.entry.source
+        if source is None:
+            raise ConfigError(f"dataset '{self.name}' has no public download ({self.entry.licence}): build it in "
+                              f"BEIR layout and pass --data-dir DIR with DIR/{folder_name}/")
+        target = workdir / "sources" / f"beir-{folder_name}"
+        if not (target / folder_name).is_dir():
+            extract(fetch(source, workdir / "downloads"), target)
+        return target / folder_name
+
+    @classmethod
+    def cached_bytes(cls, *, workdir: Path) -> int | None:
+        """Bytes of the downloaded copy under the cache (None when not downloaded)."""
+        target = workdir / "sources" / f"beir-{cls.entry.name}"
+        return directory_bytes(target) if target.is_dir() else None
+
+    def rules(self) -> EvalRules:
+        notes = "self hits (document id = query id) removed" if self.entry.self_hits else ""
+        return EvalRules(ignore_identical_ids=self.entry.self_hits, notes=notes)
+
+    def load(self, split: str, *, workdir: Path) -> DatasetSplit:
+        return load_beir_split(self.folder(workdir=workdir), split, workdir=workdir,
+                               name=self.name.replace("/", "-"), rules=self.rules())
 
 
-class SciFact(NamedBeirDataset):
-    """BEIR SciFact (5,183 abstracts, 300 test claims), read from --data-dir/scifact."""
+class CqaDupStack(NamedBeirDataset):
+    """CQADupStack: 12 StackExchange forums, each its own corpus. ``cqadupstack:<forum>`` runs
+    one forum; plain ``cqadupstack`` runs all 12 and reports the mean of the forums' scores."""
 
-    name = "scifact"
-    folder = "scifact"
+    name = "cqadupstack"
+    entry = BEIR["cqadupstack"]
+    licence = entry.licence
+    source = entry.source
+
+    def members(self) -> list[str]:
+        """The datasets whose mean is this one's score (empty when one forum is chosen)."""
+        return [] if self.location else [f"cqadupstack:{forum}" for forum in CQADUPSTACK_FORUMS]
+
+    def folder(self, *, workdir: Path) -> Path:
+        forum = self.location
+        if forum not in CQADUPSTACK_FORUMS:
+            raise ConfigError(f"choose a CQADupStack forum as cqadupstack:<forum>, one of "
+                              f"{', '.join(CQADUPSTACK_FORUMS)}")
+        root = NamedBeirDataset(data_dir=self.data_dir)
+        root.name, root.entry = self.name, self.entry
+        return root.folder(workdir=workdir) / forum
+
+    def load(self, split: str, *, workdir: Path) -> DatasetSplit:
+        data = load_beir_split(self.folder(workdir=workdir), split, workdir=workdir,
+                               name=f"cqadupstack-{self.location}", rules=self.rules())
+        return data
+
+
+def named_beir_datasets() -> list[type]:
+    """One registered class per catalog entry (CQADupStack has its own). The BEIR copies of
+    NQ and HotpotQA are ``beir/nq`` and ``beir/hotpotqa``: ``nq`` and ``hotpotqa`` are the
+    open-domain QA versions."""
+    classes: list[type] = [CqaDupStack]
+    for entry in BEIR.values():
+        if entry.name == "cqadupstack":
+            continue
+        doc = (f"BEIR {entry.name}: {entry.documents:,} documents, {entry.queries:,} {entry.eval_split} queries; "
+               f"{entry.licence}.")
+        name = f"beir/{entry.name}" if entry.name in QA_NAMESAKES else entry.name
+        classes.append(type(f"Beir_{entry.name.replace('-', '_')}", (NamedBeirDataset,),
+                            {"name": name, "entry": entry, "licence": entry.licence, "source": entry.source,
+                             "__doc__": doc}))
+    return classes

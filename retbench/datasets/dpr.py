@@ -146,6 +146,7 @@ class NaturalQuestions(DprQaDataset):
     folder = "nq"
     prefix = "nq"
     citation = "Kwiatkowski et al., TACL 2019; Karpukhin et al., EMNLP 2020 (DPR)"
+    licence = "CC BY-SA 3.0"
     oracle = "nq-open-oracle.jsonl.gz"
 
     def _gold_corpus(self, folder: Path, split_data: DatasetSplit, *, workdir: Path) -> None:
@@ -182,6 +183,7 @@ class TriviaQA(DprQaDataset):
     folder = "triviaqa"
     prefix = "trivia"
     citation = "Joshi et al., ACL 2017; Karpukhin et al., EMNLP 2020 (DPR)"
+    licence = "Apache-2.0"
 
 
 class CuratedTrec(DprQaDataset):
@@ -192,3 +194,4 @@ class CuratedTrec(DprQaDataset):
     prefix = "curatedtrec"
     answer_match = "regex"
     citation = "Baudiš and Šedivý, 2015; Karpukhin et al., EMNLP 2020 (DPR)"
+    licence = "see the original dataset's terms"

@@ -131,6 +131,7 @@ class TwoWikiMultihopQA(MultiHopDataset):
     folder = "2wikimultihopqa"
     files = {"dev": ("dev.json", "dev_subset500.json"), "train": ("train.json",), "test": ("test.json",)}
     citation = "Ho et al., COLING 2020"
+    licence = "Apache-2.0"
 
 
 class HotpotQA(MultiHopDataset):
@@ -141,3 +142,4 @@ class HotpotQA(MultiHopDataset):
     files = {"dev": ("hotpot_dev_distractor_v1.json", "hotpot_dev_fullwiki_v1.json",
                      "hotpot_dev_fullwiki_v1.subset500.json"), "train": ("hotpot_train_v1.1.json",)}
     citation = "Yang et al., EMNLP 2018"
+    licence = "CC BY-SA 4.0"

@@ -20,6 +20,7 @@ class SampleDataset(Component):
 
     name = "sample"
     version = "1"
+    licence = "Apache-2.0 (written for retbench)"
 
     def __init__(self) -> None:
         pass
