@@ -131,6 +131,7 @@ class DatasetSplit:
     qrels: Qrels = field(default_factory=dict)
     answers: dict[str, list[str]] = field(default_factory=dict)
     query_types: dict[str, str] = field(default_factory=dict)
+    hard_negatives: dict[str, list[str]] = field(default_factory=dict)
     revision: str = ""
     citation: str = ""
     rules: EvalRules = field(default_factory=EvalRules)
@@ -181,6 +182,7 @@ class DatasetSplit:
             qrels={q: r for q, r in self.qrels.items() if q in kept},
             answers={q: a for q, a in self.answers.items() if q in kept},
             query_types={q: t for q, t in self.query_types.items() if q in kept},
+            hard_negatives={q: n for q, n in self.hard_negatives.items() if q in kept},
             revision=self.revision,
             citation=self.citation,
             rules=self.rules,

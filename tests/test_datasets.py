@@ -183,3 +183,24 @@ def test_a_dataset_of_parts_reports_the_mean_of_its_parts(retbench_cache):
     assert whole.dataset["name"] == "whole" and set(whole.dataset["parts"]) == {"part-a", "part-b"}
     assert "mean over the 2 parts" in whole.dataset["rules"]["averaging"]
     assert set(whole.per_query) == {"part-a/q1", "part-b/q2", "part-b/q3", "part-b/q4"}
+
+
+def test_dpr_retriever_json_becomes_a_training_split(tmp_path):
+    records = [
+        {"question": "who wrote hamlet", "answers": ["Shakespeare"],
+         "positive_ctxs": [{"title": "Hamlet", "text": "Hamlet is by Shakespeare.", "passage_id": "11"}],
+         "negative_ctxs": [{"title": "Cats", "text": "Cats purr.", "passage_id": "12"}],
+         "hard_negative_ctxs": [{"title": "Macbeth", "text": "Macbeth is a play.", "passage_id": "13"}]},
+        {"question": "capital of norway", "answers": ["Oslo"],
+         "positive_ctxs": [{"title": "Oslo", "text": "Oslo is the capital.", "passage_id": "14"}],
+         "negative_ctxs": [], "hard_negative_ctxs": [{"title": "Hamlet", "text": "Hamlet is by Shakespeare.",
+                                                      "passage_id": "11"}]},
+    ]
+    folder = tmp_path / "nq"
+    folder.mkdir()
+    (folder / "nq-train.json").write_text(json.dumps(records), encoding="utf-8")
+    split = NaturalQuestions(data_dir=str(tmp_path)).load("train", workdir=tmp_path / "prep")
+    assert sorted(split.corpus.ids) == ["11", "12", "13", "14"]
+    assert split.qrels == {"0": {"11": 1}, "1": {"14": 1}}
+    assert split.hard_negatives == {"0": ["13"], "1": ["11"]}
+    assert split.answers["1"] == ["Oslo"]

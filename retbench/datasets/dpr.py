@@ -85,6 +85,59 @@ def _gold_rows(path: Path, digest: Any) -> Iterator[tuple[int, str, str, str, di
                 yield line, doc_id, ctx["title"], ctx["text"], {}
 
 
+def _open_json(path: Path) -> Any:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def iter_retriever_json(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Stream ``(index, record)`` from DPR's retriever training JSON (one large array)."""
+    import ijson
+
+    with _open_json(path) as handle:
+        try:
+            yield from enumerate(ijson.items(handle, "item"))
+        except ijson.JSONError as exc:
+            raise DataFormatError(f"invalid JSON ({exc})", path=path) from None
+
+
+def context_id(ctx: dict[str, Any]) -> str:
+    """DPR's passage id when the file has one, else a content hash of title and text."""
+    passage_id = str(ctx.get("passage_id") or ctx.get("psg_id") or "")
+    return passage_id or gold_passage_id(ctx.get("title", ""), ctx.get("text", ""))
+
+
+def _context_rows(path: Path, digest: Any) -> Iterator[tuple[int, str, str, str, dict]]:
+    digest.update(f"{path.stat().st_size}:{path.stat().st_mtime_ns}".encode())
+    seen: set[str] = set()
+    for index, record in iter_retriever_json(path):
+        for key in ("positive_ctxs", "negative_ctxs", "hard_negative_ctxs"):
+            for ctx in record.get(key) or []:
+                doc_id = context_id(ctx)
+                if doc_id not in seen:
+                    seen.add(doc_id)
+                    yield index, doc_id, ctx.get("title", ""), ctx.get("text", ""), {}
+
+
+def load_retriever_json(path: Path, *, name: str, split: str, workdir: Path) -> DatasetSplit:
+    """A DPR retriever file as a training split: every context becomes a corpus passage,
+    positives are the qrels and hard negatives are kept as ``hard_negatives``."""
+    corpus = prepare_corpus(path, lambda digest: _context_rows(path, digest), workdir=workdir,
+                            reader="dpr-retriever-json-1", id_field="passage_id")
+    queries, answers, qrels, hard = {}, {}, {}, {}
+    for index, record in iter_retriever_json(path):
+        if "question" not in record:
+            raise DataFormatError(f"record {index} has no question", path=path, field="question")
+        qid = str(index)
+        queries[qid] = record["question"]
+        answers[qid] = list(record.get("answers") or [])
+        qrels[qid] = {context_id(c): 1 for c in record.get("positive_ctxs") or []}
+        hard[qid] = [context_id(c) for c in record.get("hard_negative_ctxs") or []]
+    revision = hashlib.sha256((corpus.fingerprint + str(len(queries))).encode()).hexdigest()[:16]
+    return DatasetSplit(name=name, split=split, corpus=corpus, queries=queries, answers=answers,
+                        qrels={q: d for q, d in qrels.items() if d}, hard_negatives=hard, revision=revision,
+                        rules=EvalRules(metrics=list(QA_METRICS)))
+
+
 def gold_passage_id(title: str, text: str) -> str:
     return "gold-" + hashlib.sha1(f"{title}\n{text}".encode()).hexdigest()[:16]
 
@@ -117,11 +170,20 @@ class DprQaDataset(Component):
         candidates = [Path(self.corpus)] if self.corpus else [folder / WIKIPEDIA, folder.parent / WIKIPEDIA]
         return next((p for p in candidates if p.is_file()), None)
 
+    def _retriever_json(self, folder: Path, split: str) -> Path | None:
+        names = [f"{stem}{suffix}" for stem in (f"{self.prefix}-{split}", f"biencoder-{self.prefix}-{split}")
+                 for suffix in (".json", ".json.gz")]
+        return next((folder / n for n in names if (folder / n).is_file()), None)
+
     def load(self, split: str, *, workdir: Path) -> DatasetSplit:
         folder = self._folder()
         questions = folder / f"{self.prefix}-{split}.qa.csv"
         if not questions.is_file():
-            raise ConfigError(f"{questions} not found (DPR question file for split '{split}')")
+            training = self._retriever_json(folder, split)
+            if training is not None:
+                return load_retriever_json(training, name=self.name, split=split, workdir=workdir)
+            raise ConfigError(f"{questions} not found (DPR question file for split '{split}'; for training "
+                              f"splits, DPR's {self.prefix}-{split}.json)")
         queries, answers = load_qa_csv(questions)
         rules = EvalRules(metrics=list(QA_METRICS), answer_match=self.answer_match,
                           notes="retrieval scored by DPR top-k answer-string accuracy")
