@@ -4,7 +4,8 @@ Files land in ``$RETBENCH_HOME/downloads/``; a partial download is kept as ``<fi
 continued with an HTTP Range request. A checksum mismatch deletes the file and downloads it
 again (``retries`` times) before failing. Archives are extracted into a temporary folder and
 renamed into place; members that would land outside the target (absolute paths, ``..``,
-links) are refused. ``RETBENCH_OFFLINE=1`` forbids any download. Written on the standard
+links) are refused. ``RETBENCH_OFFLINE=1`` forbids any download. Where the publisher gives no checksum,
+the sha256 of the first complete download is pinned beside the file and checked afterwards. Written on the standard
 library (urllib, zipfile, tarfile): no well-kept library combines resume, checksums and
 safe extraction.
 """
@@ -25,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from filelock import FileLock
 
 from retbench.errors import RetbenchError
+from retbench.io import file_sha256
 from retbench.progress import track
 
 OFFLINE_ENV = "RETBENCH_OFFLINE"
@@ -52,13 +54,22 @@ class Source:
         return PurePosixPath(urllib.request.urlparse(self.url).path).name
 
     def verify(self, path: Path) -> bool:
-        if not (self.sha256 or self.md5):
+        """Check against the published checksum or, when the publisher gives none, against the
+        sha256 pinned beside the file at its first download (trust on first use)."""
+        pinned = _pin_path(path)
+        expected_sha = self.sha256 or (pinned.read_text().strip() if pinned.is_file() and not self.md5 else None)
+        if not (expected_sha or self.md5):
             return True
-        digest = hashlib.sha256() if self.sha256 else hashlib.md5()  # noqa: S324 - publisher's checksum
+        digest = hashlib.sha256() if expected_sha else hashlib.md5()  # noqa: S324 - publisher's checksum
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(CHUNK), b""):
                 digest.update(block)
-        return digest.hexdigest() == (self.sha256 or self.md5)
+        return digest.hexdigest() == (expected_sha or self.md5)
+
+
+def _pin_path(path: Path) -> Path:
+    name = path.name[: -len(".part")] if path.name.endswith(".part") else path.name
+    return path.with_name(name + ".sha256")
 
 
 def offline() -> bool:
@@ -79,6 +90,8 @@ def fetch(source: Source, folder: Path, *, retries: int = 2, timeout: float = 60
             _download(source.url, partial, timeout=timeout)
             if source.verify(partial):
                 os.replace(partial, target)
+                if not (source.sha256 or source.md5):
+                    _pin_path(target).write_text(file_sha256(target) + "\n")
                 return target
             partial.unlink()
         raise DownloadError(f"{source.url}: checksum mismatch after {retries + 1} attempts; the file was discarded")

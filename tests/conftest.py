@@ -11,6 +11,13 @@ from retbench.cli import cli
 MOCK_PLUGINS = Path(__file__).parent / "plugins"
 
 
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Nothing in the suite may download from outside; download tests serve 127.0.0.1 and
+    lift this themselves."""
+    monkeypatch.setenv("RETBENCH_OFFLINE", "1")
+
+
 @pytest.fixture
 def invoke(tmp_path, monkeypatch):
     """Run the CLI in-process with the mock plugins and a temporary cache."""

@@ -38,7 +38,8 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, monkeypatch):
+    monkeypatch.delenv("RETBENCH_OFFLINE")
     folder = tmp_path / "served"
     folder.mkdir()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
@@ -147,3 +148,25 @@ def test_a_beir_dataset_downloads_extracts_and_loads_by_name(server, tmp_path, m
     listed = CliRunner().invoke(cli, ["datasets", "list", "--json"])
     row = next(r for r in json.loads(listed.output) if r["name"] == "scifact")
     assert row["cached_bytes"] > 0
+
+
+def test_without_a_published_checksum_the_first_download_is_pinned(server, tmp_path):
+    _, folder, url = server
+    (folder / "q.csv").write_bytes(b"original")
+    downloads = tmp_path / "downloads"
+    path = fetch(Source(f"{url}/q.csv"), downloads)
+    assert (downloads / "q.csv.sha256").read_text().strip() == hashlib.sha256(b"original").hexdigest()
+    path.write_bytes(b"tampered")
+    (folder / "q.csv").write_bytes(b"original")
+    assert fetch(Source(f"{url}/q.csv"), downloads).read_bytes() == b"original", "a changed file is fetched again"
+
+
+def test_dpr_questions_are_downloaded_into_the_cache(server, tmp_path, monkeypatch):
+    from retbench.datasets import dpr
+
+    _, folder, url = server
+    (folder / "nq-test.qa.csv").write_text("who wrote hamlet\t['Shakespeare']\n", encoding="utf-8")
+    monkeypatch.setattr(dpr, "DPR_RETRIEVER_URL", url + "/")
+    split = dpr.NaturalQuestions().load("test", workdir=tmp_path / "prepared")
+    assert split.queries == {"0": "who wrote hamlet"}
+    assert (tmp_path / "prepared" / "sources" / "nq" / "nq-test.qa.csv").is_file()

@@ -22,12 +22,16 @@ from typing import Any
 
 from retbench.component import Component
 from retbench.corpus import prepare_corpus
+from retbench.download import DownloadError, Source, fetch
 from retbench.errors import ConfigError, DataFormatError
 from retbench.io import iter_lines, iter_tsv
 from retbench.types import Corpus, DatasetSplit, EvalRules
 
 WIKIPEDIA = "psgs_w100.tsv"
 QA_METRICS = ["top-k-accuracy"]
+# DPR's published files (no checksums are published: the first download is pinned).
+DPR_RETRIEVER_URL = "https://dl.fbaipublicfiles.com/dpr/data/retriever/"
+DPR_WIKIPEDIA_URL = "https://dl.fbaipublicfiles.com/dpr/wikipedia_split/psgs_w100.tsv.gz"
 
 
 def load_qa_csv(path: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -143,8 +147,9 @@ def gold_passage_id(title: str, text: str) -> str:
 
 
 class DprQaDataset(Component):
-    """Questions from ``<data_dir>/<folder>/<prefix>-<split>.qa.csv``; passages from
-    ``psgs_w100.tsv`` (in the folder, in data_dir, or ``corpus=PATH``)."""
+    """Questions from ``<data_dir>/<folder>/<prefix>-<split>.qa.csv`` (downloaded from DPR into
+    the cache when no folder is given); passages from ``psgs_w100.tsv[.gz]`` in the folder or
+    data_dir, ``corpus=PATH``, or ``corpus=download`` (DPR's 21M-passage Wikipedia, 13 GB)."""
 
     name = ""
     version = "1"
@@ -158,16 +163,34 @@ class DprQaDataset(Component):
         self.data_dir = data_dir
         self.corpus = corpus
 
-    def _folder(self) -> Path:
-        base = self.location or self.data_dir
-        if not base:
-            raise ConfigError(f"dataset '{self.name}' is not on disk: pass --data-dir DIR with DIR/{self.folder}/"
-                              f"{self.prefix}-test.qa.csv (DPR's files)")
-        folder = Path(base)
+    @property
+    def local(self) -> bool:
+        return bool(self.location or self.data_dir)
+
+    def _folder(self, workdir: Path) -> Path:
+        """The user's folder, or the cache folder that DPR's files are downloaded into."""
+        if not self.local:
+            return workdir / "sources" / self.folder
+        folder = Path(self.location or self.data_dir or ".")
         return folder / self.folder if (folder / self.folder).is_dir() else folder
 
-    def _wikipedia(self, folder: Path) -> Path | None:
-        candidates = [Path(self.corpus)] if self.corpus else [folder / WIKIPEDIA, folder.parent / WIKIPEDIA]
+    def _file(self, folder: Path, name: str) -> Path | None:
+        """``folder/name``, downloaded from DPR when no local folder was given."""
+        if (folder / name).is_file():
+            return folder / name
+        if self.local:
+            return None
+        try:
+            return fetch(Source(DPR_RETRIEVER_URL + name), folder)
+        except DownloadError as exc:
+            raise ConfigError(f"dataset '{self.name}': {exc} (or pass --data-dir with DPR's files)") from None
+
+    def _wikipedia(self, folder: Path, workdir: Path) -> Path | None:
+        if self.corpus == "download":
+            return fetch(Source(DPR_WIKIPEDIA_URL), workdir / "sources" / "wikipedia")
+        if self.corpus:
+            return Path(self.corpus)
+        candidates = [base / name for base in (folder, folder.parent) for name in (WIKIPEDIA, WIKIPEDIA + ".gz")]
         return next((p for p in candidates if p.is_file()), None)
 
     def _retriever_json(self, folder: Path, split: str) -> Path | None:
@@ -176,8 +199,10 @@ class DprQaDataset(Component):
         return next((folder / n for n in names if (folder / n).is_file()), None)
 
     def load(self, split: str, *, workdir: Path) -> DatasetSplit:
-        folder = self._folder()
+        folder = self._folder(workdir)
         questions = folder / f"{self.prefix}-{split}.qa.csv"
+        if not questions.is_file() and not self._retriever_json(folder, split):
+            questions = self._file(folder, questions.name) or questions
         if not questions.is_file():
             training = self._retriever_json(folder, split)
             if training is not None:
@@ -187,7 +212,7 @@ class DprQaDataset(Component):
         queries, answers = load_qa_csv(questions)
         rules = EvalRules(metrics=list(QA_METRICS), answer_match=self.answer_match,
                           notes="retrieval scored by DPR top-k answer-string accuracy")
-        wikipedia = self._wikipedia(folder)
+        wikipedia = self._wikipedia(folder, workdir)
         corpus = load_wikipedia(wikipedia, workdir=workdir) if wikipedia else Corpus.from_passages([])
         split_data = DatasetSplit(name=self.name, split=split, corpus=corpus, queries=queries, answers=answers,
                                   rules=rules, citation=self.citation)

@@ -20,6 +20,7 @@ from retbench.component import Component
 from retbench.corpus import prepare_corpus
 from retbench.datasets.beir import load_corpus
 from retbench.datasets.dpr import load_wikipedia
+from retbench.download import DownloadError, Source, fetch
 from retbench.errors import ConfigError, DataFormatError
 from retbench.io import file_sha256
 from retbench.types import Corpus, DatasetSplit, EvalRules
@@ -72,16 +73,23 @@ class MultiHopDataset(Component):
     folder = ""
     files: dict[str, tuple[str, ...]] = {}
     citation = ""
+    download_url = ""  # where the first file of each split is published, if anywhere
 
     def __init__(self, location: str | None = None, data_dir: str | None = None, corpus: str | None = None) -> None:
         self.location = location
         self.data_dir = data_dir
         self.corpus = corpus
 
-    def _file(self, split: str) -> Path:
+    def _file(self, split: str, workdir: Path) -> Path:
         if self.location and Path(self.location).is_file():
             return Path(self.location)
         base = self.location or self.data_dir
+        if not base and self.download_url and split in self.files:
+            name = self.files[split][0]
+            try:
+                return fetch(Source(self.download_url + name), workdir / "sources" / self.folder)
+            except DownloadError as exc:
+                raise ConfigError(f"dataset '{self.name}': {exc} (or pass --data-dir)") from None
         if not base:
             raise ConfigError(f"dataset '{self.name}' is not on disk: pass --data-dir DIR with DIR/{self.folder}/"
                               f"{' or '.join(self.files.get(split, ('?',)))}")
@@ -92,7 +100,7 @@ class MultiHopDataset(Component):
         raise ConfigError(f"{folder}: no file for split '{split}' (looked for {', '.join(self.files.get(split, ()))})")
 
     def load(self, split: str, *, workdir: Path) -> DatasetSplit:
-        path = self._file(split)
+        path = self._file(split, workdir)
         questions = read_questions(path)
         rules = EvalRules(metrics=list(RETRIEVAL_METRICS),
                           notes="answers: EM/F1 with SQuAD normalisation, overall and per question type")
@@ -142,4 +150,5 @@ class HotpotQA(MultiHopDataset):
     files = {"dev": ("hotpot_dev_distractor_v1.json", "hotpot_dev_fullwiki_v1.json",
                      "hotpot_dev_fullwiki_v1.subset500.json"), "train": ("hotpot_train_v1.1.json",)}
     citation = "Yang et al., EMNLP 2018"
+    download_url = "http://curtis.ml.cmu.edu/datasets/hotpot/"
     licence = "CC BY-SA 4.0"
