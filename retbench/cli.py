@@ -98,7 +98,7 @@ def _run_options(func: Any, *, lists: bool = False) -> Any:
         click.option("--reader", help="Reader name."),
         click.option("--injector", help="Injector name (default: the reader's, else in-context)."),
         click.option("--dataset", help="Dataset name, or name:LOCATION such as beir:/path/to/folder."),
-        click.option("--split", default=None, help="Split to evaluate [default: test]."),
+        click.option("--split", default=None, help="Split to evaluate [default: the dataset's, usually test]."),
         click.option("--k", type=str if lists else int, default=None,
                      help="Documents retrieved per query [default: 100]."),
         click.option("--read-k", type=int, default=None, help="Passages given to the reader per query."),
@@ -291,7 +291,7 @@ def datasets_list(state: State, as_json: bool) -> None:
 
 @datasets.command("prepare")
 @click.argument("name")
-@click.option("--split", default="test", show_default=True)
+@click.option("--split", default=None, help="[default: the dataset's evaluation split]")
 @click.option("--data-dir", type=click.Path())
 @click.pass_obj
 def datasets_prepare(state: State, name: str, split: str, data_dir: str | None) -> None:
@@ -299,7 +299,7 @@ def datasets_prepare(state: State, name: str, split: str, data_dir: str | None) 
     from retbench.pipeline import prepare_dataset
 
     split_data = prepare_dataset(name, split=split, data_dir=data_dir, pm=state.pm, cache=state.cache())
-    click.echo(f"{split_data.name}/{split}: {len(split_data.corpus)} documents, {len(split_data.queries)} "
+    click.echo(f"{split_data.name}/{split_data.split}: {len(split_data.corpus)} documents, {len(split_data.queries)} "
                f"queries, revision {split_data.revision}")
 
 

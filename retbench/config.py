@@ -19,7 +19,7 @@ class RunConfig:
     retriever: str | None = None
     reader: str | None = None
     injector: str | None = None
-    split: str = "test"
+    split: str | None = None
     k: int = 100
     read_k: int | None = None
     limit: int | None = None

@@ -176,7 +176,8 @@ class _Run:
 
     def load(self) -> None:
         with self.timer.time("load"):
-            split = self.c.dataset.load(self.config.split, workdir=self.cache.home / "prepared")
+            split_name = self.config.split or getattr(self.c.dataset, "default_split", "test")
+            split = self.c.dataset.load(split_name, workdir=self.cache.home / "prepared")
         self.split, self.query_subset = split.subset(
             limit=self.config.limit, sample=self.config.sample, per_type=self.config.per_type,
             seed=self.config.seed)
@@ -501,7 +502,7 @@ def train_only(
 def prepare_dataset(
     dataset: str,
     *,
-    split: str,
+    split: str | None,
     data_dir: str | None = None,
     pm: RetbenchPluginManager | None = None,
     cache: Cache | None = None,
@@ -511,4 +512,4 @@ def prepare_dataset(
     cache = cache or Cache()
     component = _make_dataset(dataset, data_dir=data_dir, params={},
                               registries=collect_registries(pm), pm=pm, described={})
-    return component.load(split, workdir=cache.home / "prepared")
+    return component.load(split or getattr(component, "default_split", "test"), workdir=cache.home / "prepared")

@@ -202,6 +202,10 @@ class NamedBeirDataset(Component):
         target = workdir / "sources" / f"beir-{cls.entry.name}"
         return directory_bytes(target) if target.is_dir() else None
 
+    @property
+    def default_split(self) -> str:
+        return self.entry.eval_split
+
     def rules(self) -> EvalRules:
         notes = "self hits (document id = query id) removed" if self.entry.self_hits else ""
         return EvalRules(ignore_identical_ids=self.entry.self_hits, notes=notes)

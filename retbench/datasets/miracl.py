@@ -64,6 +64,7 @@ class Miracl(Component):
     name = "miracl"
     version = "1"
     licence = "Apache-2.0 (topics, judgments); corpus CC BY-SA (Wikipedia)"
+    default_split = "dev"
 
     def __init__(self, location: str | None = None, data_dir: str | None = None) -> None:
         self.location = location

@@ -74,6 +74,7 @@ class MultiHopDataset(Component):
     files: dict[str, tuple[str, ...]] = {}
     citation = ""
     download_url = ""  # where the first file of each split is published, if anywhere
+    default_split = "dev"
 
     def __init__(self, location: str | None = None, data_dir: str | None = None, corpus: str | None = None) -> None:
         self.location = location
