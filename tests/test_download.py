@@ -170,3 +170,25 @@ def test_dpr_questions_are_downloaded_into_the_cache(server, tmp_path, monkeypat
     split = dpr.NaturalQuestions().load("test", workdir=tmp_path / "prepared")
     assert split.queries == {"0": "who wrote hamlet"}
     assert (tmp_path / "prepared" / "sources" / "nq" / "nq-test.qa.csv").is_file()
+
+
+def test_miracl_topics_judgments_and_corpus_shards_download(server, tmp_path, monkeypatch):
+    from retbench.datasets import miracl
+
+    _, folder, url = server
+    for kind, text in (("topics", "1\tSwali la kwanza?\n"), ("qrels", "1\tQ0\t7#0\t1\n")):
+        path = folder / "m" / "miracl-v1.0-sw" / kind / f"{kind}.miracl-v1.0-sw-dev.tsv"
+        path.parent.mkdir(parents=True)
+        path.write_text(text, encoding="utf-8")
+    shards = folder / "c" / "miracl-corpus-v1.0-sw"
+    shards.mkdir(parents=True)
+    import gzip
+
+    for shard, doc in enumerate(("7#0", "8#0")):
+        record = json.dumps({"docid": doc, "title": "T", "text": f"maandishi {doc}"}, ensure_ascii=False)
+        (shards / f"docs-{shard}.jsonl.gz").write_bytes(gzip.compress(record.encode()))
+    monkeypatch.setattr(miracl, "MIRACL_URL", url + "/m/")
+    monkeypatch.setattr(miracl, "MIRACL_CORPUS_URL", url + "/c/")
+    split = miracl.Miracl(location="sw", corpus="download").load("dev", workdir=tmp_path / "prepared")
+    assert split.queries == {"1": "Swali la kwanza?"}
+    assert sorted(split.corpus.ids) == ["7#0", "8#0"]

@@ -16,6 +16,7 @@ from typing import Any
 
 from retbench.component import Component
 from retbench.corpus import prepare_corpus
+from retbench.download import DownloadError, Source, fetch
 from retbench.errors import ConfigError, DataFormatError
 from retbench.io import iter_jsonl, iter_tsv, require_str
 from retbench.types import Corpus, DatasetSplit, EvalRules
@@ -58,27 +59,59 @@ def _corpus_rows(files: list[Path], digest: Any) -> Iterator[tuple[int, str, str
                                                                         allow_empty=True), {}
 
 
+MIRACL_URL = "https://huggingface.co/datasets/miracl/miracl/resolve/main/"
+MIRACL_CORPUS_URL = "https://huggingface.co/datasets/miracl/miracl-corpus/resolve/main/"
+
+
+def _download_corpus(lang: str, folder: Path) -> None:
+    """MIRACL's corpus comes in shards ``docs-0.jsonl.gz``, ``docs-1...``: fetch until one is missing."""
+    shard = 0
+    while True:
+        name = f"miracl-corpus-v1.0-{lang}/docs-{shard}.jsonl.gz"
+        try:
+            fetch(Source(MIRACL_CORPUS_URL + name), folder)
+        except DownloadError as exc:
+            if shard and "HTTP 404" in str(exc):
+                return
+            raise
+        shard += 1
+
+
 class Miracl(Component):
-    """MIRACL v1.0: multilingual Wikipedia retrieval; ``--dataset miracl:sw``."""
+    """MIRACL v1.0: multilingual Wikipedia retrieval; ``--dataset miracl:sw``. Without
+    ``--data-dir`` topics and judgments are downloaded; the corpus with ``corpus=download``."""
 
     name = "miracl"
     version = "1"
     licence = "Apache-2.0 (topics, judgments); corpus CC BY-SA (Wikipedia)"
     default_split = "dev"
 
-    def __init__(self, location: str | None = None, data_dir: str | None = None) -> None:
+    def __init__(self, location: str | None = None, data_dir: str | None = None, corpus: str | None = None) -> None:
         self.location = location
         self.data_dir = data_dir
+        self.corpus = corpus
+
+    def _base(self, lang: str, split: str, workdir: Path) -> Path:
+        if self.data_dir:
+            base = Path(self.data_dir)
+            return base / "miracl" if (base / "miracl").is_dir() else base
+        base = workdir / "sources" / "miracl"
+        try:
+            for kind in ("topics", "qrels"):
+                name = f"miracl-v1.0-{lang}/{kind}/{kind}.miracl-v1.0-{lang}-{split}.tsv"
+                fetch(Source(MIRACL_URL + name), base / f"miracl-v1.0-{lang}" / kind)
+            if self.corpus == "download":
+                _download_corpus(lang, base / f"miracl-corpus-v1.0-{lang}")
+        except DownloadError as exc:
+            raise ConfigError(f"MIRACL {lang}: {exc} (or pass --data-dir with MIRACL's files)") from None
+        return base
 
     def load(self, split: str, *, workdir: Path) -> DatasetSplit:
         lang = self.location
         if lang not in LANGUAGES:
             raise ConfigError(f"choose a MIRACL language as miracl:<lang>, one of {', '.join(LANGUAGES)}"
                               + (f" (got '{lang}')" if lang else ""))
-        if not self.data_dir:
-            raise ConfigError(f"MIRACL is not on disk: pass --data-dir DIR with DIR/miracl/miracl-v1.0-{lang}/")
-        base = Path(self.data_dir)
-        base = base / "miracl" if (base / "miracl").is_dir() else base
+        base = self._base(lang, split, workdir)
         folder = base / f"miracl-v1.0-{lang}"
         stem = f"miracl-v1.0-{lang}-{split}.tsv"
         topics_path, qrels_path = folder / "topics" / f"topics.{stem}", folder / "qrels" / f"qrels.{stem}"
@@ -87,9 +120,12 @@ class Miracl(Component):
                 raise ConfigError(f"{path} not found (MIRACL {lang} {split})")
         queries = load_topics(topics_path)
         qrels = load_trec_qrels(qrels_path, queries=queries)
-        files = sorted((base / f"miracl-corpus-v1.0-{lang}").glob("*.jsonl*"))
+        corpus_dir = base / f"miracl-corpus-v1.0-{lang}"
+        files = sorted([*corpus_dir.glob("*.jsonl"), *corpus_dir.glob("*.jsonl.gz")],
+                       key=lambda p: (len(p.name), p.name))
+        shards = hashlib.sha256(repr([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]).encode())
         corpus = (prepare_corpus(files[0], lambda digest: _corpus_rows(files, digest), workdir=workdir,
-                                 reader=f"miracl-corpus-1-{len(files)}", id_field="docid")
+                                 reader=f"miracl-corpus-1-{shards.hexdigest()[:16]}", id_field="docid")
                   if files else Corpus.from_passages([]))
         revision = hashlib.sha256((corpus.fingerprint + repr(sorted(queries.items()))).encode()).hexdigest()[:16]
         return DatasetSplit(
