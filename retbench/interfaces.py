@@ -18,7 +18,13 @@ from retbench.types import Answer, Corpus, DatasetSplit, Injection, Passage, Que
 @runtime_checkable
 class Dataset(Protocol):
     """Loads splits of one benchmark. ``location`` (``--dataset name:LOCATION``) and
-    ``data_dir`` (``--data-dir``) are the conventional constructor parameters."""
+    ``data_dir`` (``--data-dir``) are the conventional constructor parameters.
+
+    Optional: ``default_split`` (used when ``--split`` is not given; else ``test``),
+    ``licence`` and ``source`` (shown by ``retbench datasets list``), ``cached_bytes(*, workdir)``
+    (size of the downloaded copy), ``members()`` (names of datasets whose mean score is this
+    one's, as CQADupStack's forums).
+    """
 
     name: ClassVar[str]
     version: ClassVar[str]
@@ -133,7 +139,9 @@ class Reader(Protocol):
 @runtime_checkable
 class Metric(Protocol):
     """``level`` is ``retrieval``, ``answer`` or ``cost``. ``compute`` returns per-query
-    scores; the aggregate is their mean over ``split.queries`` unless the metric says so."""
+    scores ``{qid: value}``, or ``{qid: {name: value}}`` for several related values computed in
+    one pass (``Top-1`` ... ``Top-100``); each reported value is the mean over its queries, and
+    datasets with question types also get it per type (``EM [comparison]``)."""
 
     name: ClassVar[str]
     version: ClassVar[str]
@@ -142,4 +150,4 @@ class Metric(Protocol):
 
     def compute(
         self, split: DatasetSplit, *, run: Run | None, answers: Sequence[Answer] | None
-    ) -> dict[str, float]: ...
+    ) -> dict[str, float] | dict[str, dict[str, float]]: ...
