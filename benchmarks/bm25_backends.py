@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from retbench_bm25.retriever import BM25
 from rich.console import Console
 from rich.table import Table
 
 from retbench.datasets.beir import load_beir_split
 from retbench.metrics.retrieval import score_run
-from retbench_bm25.retriever import BM25
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 PUBLISHED = 0.6789  # Pyserini's BEIR SciFact BM25 flat nDCG@10

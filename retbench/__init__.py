@@ -50,7 +50,6 @@ from retbench.types import (  # noqa: E402
     RunRecord,
 )
 
-
 __all__ = [
     "Answer",
     "Component",

@@ -12,9 +12,8 @@ from typing import Any
 import click
 
 from retbench import cli_output as out
+from retbench.cli_options import config_values, run_options
 from retbench.errors import ConfigError, RetbenchError
-
-OVERWRITE = click.Choice(["always", "never", "only-missing"])
 
 
 @dataclass
@@ -91,61 +90,6 @@ def cli(ctx: click.Context, plugins_dir: str | None, block_plugin: tuple[str, ..
     _state(ctx)
 
 
-def _run_options(func: Any, *, lists: bool = False) -> Any:
-    """The options of run / grid / train; with ``lists`` (grid) --k takes a comma list."""
-    options = [
-        click.option("--retriever", help="Retriever name (`retbench list`)."),
-        click.option("--reader", help="Reader name."),
-        click.option("--injector", help="Injector name (default: the reader's, else in-context)."),
-        click.option("--dataset", help="Dataset name, or name:LOCATION such as beir:/path/to/folder."),
-        click.option("--split", default=None, help="Split to evaluate [default: the dataset's, usually test]."),
-        click.option("--k", type=str if lists else int, default=None,
-                     help="Documents retrieved per query [default: 100]."),
-        click.option("--read-k", type=int, default=None, help="Passages given to the reader per query."),
-        click.option("--limit", type=int, default=None, help="Only the first N queries (file order)."),
-        click.option("--sample", type=int, default=None, help="N queries drawn with --seed."),
-        click.option("--per-type", type=int, default=None, help="The first N queries of each question type."),
-        click.option("--metric", "metrics", multiple=True, help="Metric (ir-measures string or registered name)."),
-        click.option("--data-dir", type=click.Path(), help="Folder holding datasets already on disk."),
-        click.option("--seed", type=int, default=None),
-        click.option("--fit-split", help="Train the retriever on this split before indexing."),
-        click.option("--shard-size", type=int, default=None, help="Queries per resumable shard [default: 500]."),
-        click.option("--negatives", help="Negative sampler used for training."),
-        *(click.option(f"--{kind}-arg", f"{kind.replace('-', '_')}_args", multiple=True, metavar="KEY=VALUE",
-                       help=f"{kind} parameter; repeatable.")
-          for kind in ("retriever", "reader", "injector", "dataset", "negatives")),
-        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML run configuration."),
-        click.option("--overwrite", type=OVERWRITE, default="only-missing", show_default=True),
-        click.option("--save-record", type=click.Path(file_okay=False), help="Also save the record under DIR/<dataset>/."),
-        click.option("--quiet", is_flag=True, help="Print nothing but errors."),
-        click.option("--json", "as_json", is_flag=True, help="Print the record(s) as JSON."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _config_values(params: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``--config`` file values with flags (flags win) into RunConfig keyword arguments."""
-    from retbench.component import parse_assignments
-    from retbench.config import load_toml
-
-    values = load_toml(params["config_file"]) if params.get("config_file") else {}
-    for key in ("retriever", "reader", "injector", "dataset", "split", "k", "read_k", "limit", "sample", "per_type",
-                "data_dir",
-                "seed", "fit_split", "negatives", "shard_size"):
-        if params.get(key) is not None:
-            values[key] = params[key]
-    if params.get("metrics"):
-        values["metrics"] = list(params["metrics"])
-    for kind in ("retriever", "reader", "injector", "dataset", "negatives"):
-        flag_args = parse_assignments(params.get(f"{kind}_args", ()), option=f"--{kind}-arg")
-        values[f"{kind}_args"] = {**values.get(f"{kind}_args", {}), **flag_args}
-    if not values.get("dataset"):
-        raise ConfigError("missing --dataset (for example --dataset sample)")
-    return values
-
-
 def _evaluate_all(state: State, configs: list[Any], params: dict[str, Any]) -> None:
     from retbench.pipeline import evaluate
 
@@ -159,23 +103,23 @@ def _evaluate_all(state: State, configs: list[Any], params: dict[str, Any]) -> N
 
 
 @cli.command()
-@_run_options
+@run_options
 @click.pass_obj
 def run(state: State, **params: Any) -> None:
     """Run one retriever and/or reader on one dataset and score it."""
     from retbench.config import RunConfig
 
-    _evaluate_all(state, [RunConfig(**_config_values(params))], params)
+    _evaluate_all(state, [RunConfig(**config_values(params))], params)
 
 
 @cli.command()
-@lambda func: _run_options(func, lists=True)
+@lambda func: run_options(func, lists=True)
 @click.pass_obj
 def grid(state: State, **params: Any) -> None:
     """Run the cross product of comma-separated --retriever, --reader, --injector, --dataset, --k."""
     from retbench.config import RunConfig
 
-    base = _config_values(params)
+    base = config_values(params)
     axes = {key: str(base[key]).split(",") if base.get(key) is not None else [None]
             for key in ("retriever", "reader", "injector", "dataset", "k")}
     configs = []
@@ -188,14 +132,14 @@ def grid(state: State, **params: Any) -> None:
 
 
 @cli.command()
-@_run_options
+@run_options
 @click.pass_obj
 def train(state: State, **params: Any) -> None:
     """Train the retriever and/or reader (--fit-split, default train) and cache the models."""
     from retbench.config import RunConfig
     from retbench.pipeline import train_only
 
-    values = _config_values(params)
+    values = config_values(params)
     values.setdefault("fit_split", "train")
     with out.progress_reporting(not (params["quiet"] or params["as_json"])):
         result = train_only(RunConfig(**values), pm=state.pm, cache=state.cache(params["overwrite"]))

@@ -12,7 +12,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from retbench.types import Answer, Corpus, DatasetSplit, Injection, Passage, Queries, Run
+from retbench.types import (
+    Answer,
+    Corpus,
+    DatasetSplit,
+    Injection,
+    Passage,
+    Queries,
+    Run,
+)
 
 
 @runtime_checkable

@@ -9,105 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from dataclasses import replace
 from datetime import datetime, timezone
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from retbench import progress
 from retbench.cache import Cache, Stage, directory_bytes, stage_key
-from retbench.component import build, constructor_parameters, params_of
 from retbench.config import RunConfig
 from retbench.errors import ConfigError
 from retbench.metrics.cost import StageTimer, peak_rss_mb
 from retbench.metrics.retrieval import evaluated_queries, remove_self_hits
 from retbench.plugins import RetbenchPluginManager, get_plugin_manager
 from retbench.record import describe_environment, save_record
-from retbench.registry import Registries, collect_registries
+from retbench.registry import collect_registries
+from retbench.resolve import Components, make_dataset, resolve
 from retbench.scoring import metric_names, score
 from retbench.types import Answer, DatasetSplit, Injection, Run, RunRecord
-
-DEFAULT_INJECTOR = "in-context"
-
-
-@dataclass
-class Components:
-    dataset: Any
-    retriever: Any | None
-    reader: Any | None
-    injector: Any | None
-    negatives: Any | None
-    described: dict[str, dict[str, Any]]
-
-
-def _make(
-    kind: str,
-    role: str,
-    name: str | None,
-    params: dict[str, Any],
-    registries: Registries,
-    pm: RetbenchPluginManager,
-    described: dict[str, dict[str, Any]],
-) -> Any | None:
-    """Instantiate a registered component and describe it for the record."""
-    if not name:
-        return None
-    entry = registries[kind].entry(name)
-    instance = build(entry.cls, params, kind=role)
-    dist = pm.distributions.get(entry.plugin, ("", ""))
-    described[role] = {
-        "name": entry.name,
-        "version": entry.version,
-        "params": params_of(instance),
-        "plugin": entry.plugin,
-        "distribution": dist[0],
-        "distribution_version": dist[1],
-    }
-    return instance
-
-
-def _make_dataset(
-    spec: str,
-    *,
-    data_dir: str | None,
-    params: dict[str, Any],
-    registries: Registries,
-    pm: RetbenchPluginManager,
-    described: dict[str, dict[str, Any]],
-) -> Any:
-    """``name`` or ``name:LOCATION`` (``beir:/path``); ``--data-dir`` goes to loaders taking it."""
-    name, _, location = spec.partition(":")
-    if spec in registries.datasets:
-        name, location = spec, ""
-    accepted = constructor_parameters(registries.datasets.get(name))
-    params = dict(params)
-    if location:
-        if "location" not in accepted:
-            raise ConfigError(f"dataset '{name}' takes no location (got ':{location}')")
-        params["location"] = location
-    if data_dir and "data_dir" in accepted:
-        params["data_dir"] = data_dir
-    return _make("datasets", "dataset", name, params, registries, pm, described)
-
-
-def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager) -> Components:
-    """Look every named component up and instantiate it with its parameters."""
-    described: dict[str, dict[str, Any]] = {}
-    dataset = _make_dataset(config.dataset, data_dir=config.data_dir, params=config.dataset_args,
-                            registries=registries, pm=pm, described=described)
-
-    def make(kind: str, role: str, name: str | None, params: dict[str, Any]) -> Any | None:
-        return _make(kind, role, name, dict(params), registries, pm, described)
-
-    retriever = make("retrievers", "retriever", config.retriever, config.retriever_args)
-    reader = make("readers", "reader", config.reader, config.reader_args)
-    injector_name = config.injector
-    if reader is not None and not injector_name:
-        injector_name = getattr(reader, "injector", None) or DEFAULT_INJECTOR
-    injector = make("injectors", "injector", injector_name, config.injector_args)
-    negatives = make("negative_samplers", "negatives", config.negatives, config.negatives_args)
-    return Components(dataset, retriever, reader, injector, negatives, described)
 
 
 def _identity(described: dict[str, dict[str, Any]], role: str) -> dict[str, Any] | None:
@@ -418,8 +336,6 @@ def _evaluate_members(config: RunConfig, members: list[str], *, pm: RetbenchPlug
                       records_dir: str | Path | None) -> RunRecord:
     """A dataset made of parts (CQADupStack's forums): run each, report the mean of their
     scores (each part weighs the same, whatever its number of queries)."""
-    from dataclasses import replace
-
     parts = [evaluate(replace(config, dataset=member), pm=pm, cache=cache) for member in members]
     first = parts[0]
     names = [n for n in first.metrics if all(n in p.metrics for p in parts)]
@@ -510,6 +426,6 @@ def prepare_dataset(
     """Load (and prepare into the cache) one split: ``retbench datasets prepare``."""
     pm = pm or get_plugin_manager()
     cache = cache or Cache()
-    component = _make_dataset(dataset, data_dir=data_dir, params={},
+    component = make_dataset(dataset, data_dir=data_dir, params={},
                               registries=collect_registries(pm), pm=pm, described={})
     return component.load(split or getattr(component, "default_split", "test"), workdir=cache.home / "prepared")

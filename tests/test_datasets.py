@@ -11,7 +11,12 @@ import pytest
 
 from retbench import RunConfig, evaluate
 from retbench.datasets.beir import BeirFolder
-from retbench.datasets.dpr import NaturalQuestions, TriviaQA, load_qa_csv, load_wikipedia
+from retbench.datasets.dpr import (
+    NaturalQuestions,
+    TriviaQA,
+    load_qa_csv,
+    load_wikipedia,
+)
 from retbench.datasets.miracl import Miracl
 from retbench.datasets.multihop import HotpotQA, TwoWikiMultihopQA
 from retbench.errors import ConfigError, DataFormatError

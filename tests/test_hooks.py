@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import inspect
-import json
-import sys
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 

@@ -12,7 +12,16 @@ from typing import Any, ClassVar
 from retbench import hookimpl
 from retbench.component import Component
 from retbench.hookspecs import Register
-from retbench.types import Answer, Corpus, DatasetSplit, Injection, Passage, Qrels, Queries, Run
+from retbench.types import (
+    Answer,
+    Corpus,
+    DatasetSplit,
+    Injection,
+    Passage,
+    Qrels,
+    Queries,
+    Run,
+)
 
 MOCK_PASSAGES = [
     Passage("d1", "Paris is the capital of France.", "France"),

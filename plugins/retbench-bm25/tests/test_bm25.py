@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+from retbench_bm25.retriever import BM25
 
 from retbench import RunConfig, evaluate
 from retbench.errors import ConfigError
 from retbench.testing import check_retriever, mock_split
-from retbench_bm25.retriever import BM25
 
 SHARED_DATA = Path(os.environ.get("RETBENCH_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
 SCIFACT = SHARED_DATA / "scifact"

@@ -1,0 +1,93 @@
+"""Look named components up in the registries and instantiate them with their parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from retbench.component import build, constructor_parameters, params_of
+from retbench.config import RunConfig
+from retbench.errors import ConfigError
+from retbench.plugins import RetbenchPluginManager
+from retbench.registry import Registries
+
+DEFAULT_INJECTOR = "in-context"
+
+
+@dataclass
+class Components:
+    dataset: Any
+    retriever: Any | None
+    reader: Any | None
+    injector: Any | None
+    negatives: Any | None
+    described: dict[str, dict[str, Any]]
+
+
+def _make(
+    kind: str,
+    role: str,
+    name: str | None,
+    params: dict[str, Any],
+    registries: Registries,
+    pm: RetbenchPluginManager,
+    described: dict[str, dict[str, Any]],
+) -> Any | None:
+    """Instantiate a registered component and describe it for the record."""
+    if not name:
+        return None
+    entry = registries[kind].entry(name)
+    instance = build(entry.cls, params, kind=role)
+    dist = pm.distributions.get(entry.plugin, ("", ""))
+    described[role] = {
+        "name": entry.name,
+        "version": entry.version,
+        "params": params_of(instance),
+        "plugin": entry.plugin,
+        "distribution": dist[0],
+        "distribution_version": dist[1],
+    }
+    return instance
+
+
+def make_dataset(
+    spec: str,
+    *,
+    data_dir: str | None,
+    params: dict[str, Any],
+    registries: Registries,
+    pm: RetbenchPluginManager,
+    described: dict[str, dict[str, Any]],
+) -> Any:
+    """``name`` or ``name:LOCATION`` (``beir:/path``); ``--data-dir`` goes to loaders taking it."""
+    name, _, location = spec.partition(":")
+    if spec in registries.datasets:
+        name, location = spec, ""
+    accepted = constructor_parameters(registries.datasets.get(name))
+    params = dict(params)
+    if location:
+        if "location" not in accepted:
+            raise ConfigError(f"dataset '{name}' takes no location (got ':{location}')")
+        params["location"] = location
+    if data_dir and "data_dir" in accepted:
+        params["data_dir"] = data_dir
+    return _make("datasets", "dataset", name, params, registries, pm, described)
+
+
+def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager) -> Components:
+    """Look every named component up and instantiate it with its parameters."""
+    described: dict[str, dict[str, Any]] = {}
+    dataset = make_dataset(config.dataset, data_dir=config.data_dir, params=config.dataset_args,
+                            registries=registries, pm=pm, described=described)
+
+    def make(kind: str, role: str, name: str | None, params: dict[str, Any]) -> Any | None:
+        return _make(kind, role, name, dict(params), registries, pm, described)
+
+    retriever = make("retrievers", "retriever", config.retriever, config.retriever_args)
+    reader = make("readers", "reader", config.reader, config.reader_args)
+    injector_name = config.injector
+    if reader is not None and not injector_name:
+        injector_name = getattr(reader, "injector", None) or DEFAULT_INJECTOR
+    injector = make("injectors", "injector", injector_name, config.injector_args)
+    negatives = make("negative_samplers", "negatives", config.negatives, config.negatives_args)
+    return Components(dataset, retriever, reader, injector, negatives, described)
