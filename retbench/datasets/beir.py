@@ -16,7 +16,7 @@ from retbench.cache import directory_bytes
 from retbench.component import Component
 from retbench.corpus import prepare_corpus
 from retbench.datasets.catalog import BEIR, CQADUPSTACK_FORUMS, BeirEntry
-from retbench.download import extract, fetch
+from retbench.download import DownloadError, extract, fetch
 from retbench.errors import ConfigError, DataFormatError
 from retbench.io import iter_jsonl, iter_tsv, require_str
 from retbench.types import Corpus, DatasetSplit, EvalRules, Qrels
@@ -193,7 +193,11 @@ class NamedBeirDataset(Component):
                               f"BEIR layout and pass --data-dir DIR with DIR/{folder_name}/")
         target = workdir / "sources" / f"beir-{folder_name}"
         if not (target / folder_name).is_dir():
-            extract(fetch(source, workdir / "downloads"), target)
+            try:
+                extract(fetch(source, workdir / "downloads"), target)
+            except DownloadError as exc:
+                raise ConfigError(f"dataset '{self.name}': {exc} (or pass --data-dir DIR with DIR/{folder_name}/ "
+                                  "in BEIR layout)") from None
         return target / folder_name
 
     @classmethod
