@@ -237,22 +237,22 @@ class _Run:
             reader=_identity(self.c.described, "reader"),
         )
 
-        def answer_shard(shard: list[str]) -> list[dict[str, Any]]:
+        def answer_shard(shard: list[str]) -> dict[str, Any]:
             injections: dict[str, Injection] = {}
             for qid in shard:
                 ranked = sorted((run or {}).get(qid, {}).items(), key=lambda x: -x[1])[:read_k]
                 passages = self.split.corpus.get([d for d, _ in ranked]) if ranked else []
                 injections[qid] = injector.prepare(passages, reader=reader, workdir=inject_dir)
-                self.injection_bytes += injections[qid].nbytes
             answers = reader.answer({q: self.split.queries[q] for q in shard}, injections)
-            return [{"qid": a.qid, "text": a.text, "extra": a.extra} for a in answers]
+            return {"answers": [{"qid": a.qid, "text": a.text, "extra": a.extra} for a in answers],
+                    "injection_bytes": sum(i.nbytes for i in injections.values())}
 
         def compute(stage: Stage) -> dict[str, Any]:
             shards = _run_sharded(
                 stage, list(self.split.queries), self.config.shard_size, answer_shard, "answering"
             )
             return {"shards": len(shards), "shard_size": self.config.shard_size,
-                    "injection_bytes": self.injection_bytes}
+                    "injection_bytes": sum(shard["injection_bytes"] for shard in shards)}
 
         stage, manifest = self.stage(
             "answer",
@@ -266,7 +266,7 @@ class _Run:
         )
         self.injection_bytes = manifest.get("injection_bytes", 0)
         size = manifest["shard_size"]
-        return [Answer(**a) for i in range(manifest["shards"]) for a in stage.read_shard(i, size)]
+        return [Answer(**a) for i in range(manifest["shards"]) for a in stage.read_shard(i, size)["answers"]]
 
 
 def evaluate(
