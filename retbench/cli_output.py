@@ -1,4 +1,8 @@
-"""What the CLI shows: progress bars, summary tables, the plugin listing (rich)."""
+"""What the CLI shows: progress bars, summary tables, the plugin listing (rich).
+
+Table cells are ``Text`` objects, never markup: metric names such as ``EM [comparison]`` and
+extras such as ``retbench-bm25[lucene]`` would otherwise be read as rich markup and vanish.
+"""
 
 from __future__ import annotations
 
@@ -81,7 +85,7 @@ def summary_table(records: list[RunRecord]) -> Table:
     table.add_column("")
     for r in records:
         system = " + ".join(str(r.config[k]) for k in ("retriever", "reader") if r.config.get(k))
-        table.add_column(f"{system}\n{r.dataset['name']}/{r.dataset['split']}", justify="right")
+        table.add_column(Text(f"{system}\n{r.dataset['name']}/{r.dataset['split']}"), justify="right")
     metrics = list(dict.fromkeys(m for r in records for m in r.metrics))
     rows: list[tuple[str, list[str]]] = [
         ("queries", [_fmt(r.dataset.get("evaluated_queries")) for r in records]),
@@ -93,7 +97,7 @@ def summary_table(records: list[RunRecord]) -> Table:
         ("cache", ["hit (no work)" if r.cached else "computed" for r in records]),
     ]
     for label, values in rows:
-        table.add_row(label, *values)
+        table.add_row(*(Text(cell) for cell in (label, *values)))
     return table
 
 
@@ -120,7 +124,8 @@ def plugins_table(rows: list[dict[str, Any]]) -> Table:
     for column in ("plugin", "distribution", "version", "registers"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["plugin"], row["distribution"], row["version"], "\n".join(row["registers"]))
+        cells = (row["plugin"], row["distribution"], row["version"], "\n".join(row["registers"]))
+        table.add_row(*(Text(cell) for cell in cells))
     return table
 
 
@@ -139,5 +144,5 @@ def datasets_table(rows: list[dict[str, Any]]) -> Table:
             cached = f"{row['cached_bytes'] / 1e6:,.1f} MB"
         else:
             cached = "download on use" if row["downloadable"] else "local files"
-        table.add_row(row["name"], cached, row["licence"], row["description"])
+        table.add_row(*(Text(cell) for cell in (row["name"], cached, row["licence"], row["description"])))
     return table

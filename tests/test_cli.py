@@ -146,3 +146,15 @@ def test_a_killed_run_resumes(tmp_path):
     searched = [line for line in calls.read_text().splitlines() if line.startswith("search")]
     assert len(searched) == 12, "10 shards of 12 remained after the kill"
     assert json.loads(out)["dataset"]["queries"] == 120
+
+
+def test_summary_shows_per_type_metric_names(invoke, tmp_path):
+    """Names like 'R@2 [comparison]' must not be swallowed as rich markup."""
+    import json as _json
+
+    records = [{"_id": "a", "type": "comparison", "question": "x or y?", "answer": "x",
+                "context": [["X", ["x text"]]], "supporting_facts": [["X", 0]]}]
+    path = tmp_path / "dev.json"
+    path.write_text(_json.dumps(records))
+    result = invoke("run", "--retriever", "counting", "--dataset", f"2wikimultihopqa:{path}", "--metric", "R@2")
+    assert "R@2 [comparison]" in result.output
