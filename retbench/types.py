@@ -81,13 +81,7 @@ class Corpus:
 
     def iter_batches(self, batch_size: int = 4096) -> Iterator[list[Passage]]:
         for batch in self.table.to_batches(max_chunksize=batch_size):
-            columns = batch.to_pydict()
-            yield [
-                Passage(id=i, title=t, text=x, extra=json.loads(e) if e and e != "{}" else {})
-                for i, t, x, e in zip(
-                    columns["id"], columns["title"], columns["text"], columns["extra"]
-                )
-            ]
+            yield _passages(batch.to_pydict())
 
     def __iter__(self) -> Iterator[Passage]:
         for batch in self.iter_batches():
@@ -98,11 +92,15 @@ class Corpus:
         if self._row_of is None:
             self._row_of = {doc_id: row for row, doc_id in enumerate(self.ids)}
         rows = [self._row_of[doc_id] for doc_id in ids]
-        sub = self.table.take(rows).to_pydict()
-        return [
-            Passage(id=i, title=t, text=x, extra=json.loads(e) if e and e != "{}" else {})
-            for i, t, x, e in zip(sub["id"], sub["title"], sub["text"], sub["extra"])
-        ]
+        return _passages(self.table.take(rows).to_pydict())
+
+
+def _passages(columns: dict[str, list[str]]) -> list[Passage]:
+    """Passages from the columns of an Arrow slice (``extra`` is stored as JSON text)."""
+    return [
+        Passage(id=i, title=t, text=x, extra=json.loads(e) if e and e != "{}" else {})
+        for i, t, x, e in zip(columns["id"], columns["title"], columns["text"], columns["extra"])
+    ]
 
 
 @dataclass

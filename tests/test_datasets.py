@@ -209,3 +209,17 @@ def test_dpr_retriever_json_becomes_a_training_split(tmp_path):
     assert split.qrels == {"0": {"11": 1}, "1": {"14": 1}}
     assert split.hard_negatives == {"0": ["13"], "1": ["11"]}
     assert split.answers["1"] == ["Oslo"]
+
+
+def test_cqadupstack_forum_reads_from_data_dir(beir_folder, tmp_path):
+    from retbench.datasets.beir import CqaDupStack
+
+    forum = beir_folder()
+    root = tmp_path / "root" / "cqadupstack"
+    root.mkdir(parents=True)
+    forum.rename(root / "gis")
+    split = CqaDupStack(location="gis", data_dir=str(tmp_path / "root")).load("test", workdir=tmp_path / "prep")
+    assert split.name == "cqadupstack-gis" and len(split.corpus) == 5
+    assert len(CqaDupStack().members()) == 12 and CqaDupStack(location="gis").members() == []
+    with pytest.raises(ConfigError, match="cqadupstack:<forum>"):
+        CqaDupStack(location="nope", data_dir=str(tmp_path / "root")).load("test", workdir=tmp_path / "prep")

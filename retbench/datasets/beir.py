@@ -181,8 +181,12 @@ class NamedBeirDataset(Component):
         self.location = location
         self.data_dir = data_dir
 
+    def _base(self) -> str | None:
+        """The user's folder, if any (``name:LOCATION`` or ``--data-dir``)."""
+        return self.location or self.data_dir
+
     def folder(self, *, workdir: Path) -> Path:
-        base = self.location or self.data_dir
+        base = self._base()
         folder_name = self.entry.name
         if base:
             folder = Path(base)
@@ -237,14 +241,14 @@ class CqaDupStack(NamedBeirDataset):
         if forum not in CQADUPSTACK_FORUMS:
             raise ConfigError(f"choose a CQADupStack forum as cqadupstack:<forum>, one of "
                               f"{', '.join(CQADUPSTACK_FORUMS)}")
-        root = NamedBeirDataset(data_dir=self.data_dir)
-        root.name, root.entry = self.name, self.entry
-        return root.folder(workdir=workdir) / forum
+        return super().folder(workdir=workdir) / forum
+
+    def _base(self) -> str | None:
+        return self.data_dir  # the location names the forum, not a folder
 
     def load(self, split: str, *, workdir: Path) -> DatasetSplit:
-        data = load_beir_split(self.folder(workdir=workdir), split, workdir=workdir,
+        return load_beir_split(self.folder(workdir=workdir), split, workdir=workdir,
                                name=f"cqadupstack-{self.location}", rules=self.rules())
-        return data
 
 
 def named_beir_datasets() -> list[type]:
