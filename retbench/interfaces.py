@@ -46,9 +46,13 @@ class Dataset(Protocol):
 class Retriever(Protocol):
     """Indexes a corpus and ranks its passages for queries.
 
-    Optional: ``fit(train, *, negatives, workdir)`` trains the retriever and saves it in
-    ``workdir``; ``load_fit(*, workdir)`` restores what ``fit`` saved; ``load_index(*, workdir)``
-    restores what ``index`` saved, so a cached index is not rebuilt.
+    Optional: ``fit(train, *, negatives, workdir, seed)`` trains the retriever, saves it in
+    ``workdir`` and may return a report (training data, loss curve) kept in the RunRecord;
+    ``load_fit(*, workdir)`` restores what ``fit`` saved; ``load_index(*, workdir)`` restores
+    what ``index`` saved, so a cached index is not rebuilt; ``default_negatives`` (class
+    variable) names the negative sampler ``fit`` gets when ``--negatives`` is not given;
+    ``fingerprint()`` returns what the parameters name but do not pin (the resolved model and
+    its weights' revision), made part of every cache key and of the record.
     """
 
     name: ClassVar[str]
@@ -72,7 +76,13 @@ class Encoder(Protocol):
 
 @runtime_checkable
 class NegativeSampler(Protocol):
-    """Picks negatives for a training batch of ``{"qid", "query", "positives"}`` items."""
+    """Picks negatives for a training batch of ``{"qid", "query", "positives"}`` items.
+
+    ``retriever`` is the model being trained. Optional: ``prepare(items, *, corpus, retriever,
+    hard_negatives, workdir)`` runs once before training (e.g. BM25 over all training queries);
+    ``on_step(step, *, items, corpus, retriever)`` runs after every optimizer step and returns a
+    log entry or None (ANCE refreshes its ANN index there); ``log`` lists those entries.
+    """
 
     name: ClassVar[str]
     version: ClassVar[str]

@@ -30,7 +30,8 @@ from retbench.types import Answer, DatasetSplit, Injection, Run, RunRecord
 
 def _identity(described: dict[str, dict[str, Any]], role: str) -> dict[str, Any] | None:
     item = described.get(role)
-    return None if item is None else {k: item[k] for k in ("name", "version", "params")}
+    return None if item is None else {k: item[k] for k in ("name", "version", "params", "fingerprint")
+                                      if k in item}
 
 
 def _queries_fingerprint(split: DatasetSplit) -> str:
@@ -124,7 +125,8 @@ class _Run:
         if self.c.retriever in trainable:
             stage, _ = self.stage(
                 "fit",
-                lambda stage: self._fit(self.c.retriever, stage, train, negatives=self.c.negatives),
+                lambda stage: self._fit(self.c.retriever, stage, train, negatives=self.c.negatives,
+                                        seed=self.config.seed),
                 retriever=_identity(self.c.described, "retriever"),
                 negatives=_identity(self.c.described, "negatives"),
                 train=train_key,
@@ -152,8 +154,10 @@ class _Run:
 
     @staticmethod
     def _fit(component: Any, stage: Stage, train: DatasetSplit, **kwargs: Any) -> dict[str, Any]:
-        component.fit(train, workdir=stage.workdir, **kwargs)
-        return {"train_queries": len(train.queries)}
+        report = component.fit(train, workdir=stage.workdir, **kwargs) or {}
+        return {"train": {"name": train.name, "split": train.split, "revision": train.revision,
+                          "queries": len(train.queries)},
+                "model": str(stage.workdir), **report}
 
     def _restore(self, component: Any, name: str, stage: Stage) -> None:
         if not self.stages[name]["cached"]:
@@ -324,6 +328,7 @@ def evaluate(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         higher_is_better=scores.higher_is_better,
         per_query=scores.per_query,
+        training={name: state.manifests[name] for name in ("fit", "fit-reader") if name in state.manifests},
     )
     save_record(record, cache.home / "runs" / run_id, run=run)
     if records_dir is not None:

@@ -47,6 +47,9 @@ def _make(
         "distribution": dist[0],
         "distribution_version": dist[1],
     }
+    fingerprint = getattr(instance, "fingerprint", None)
+    if callable(fingerprint):
+        described[role]["fingerprint"] = fingerprint()
     return instance
 
 
@@ -89,5 +92,8 @@ def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager
     if reader is not None and not injector_name:
         injector_name = getattr(reader, "injector", None) or DEFAULT_INJECTOR
     injector = make("injectors", "injector", injector_name, config.injector_args)
-    negatives = make("negative_samplers", "negatives", config.negatives, config.negatives_args)
+    negatives_name = config.negatives
+    if retriever is not None and config.fit_split and not negatives_name:
+        negatives_name = getattr(retriever, "default_negatives", None)
+    negatives = make("negative_samplers", "negatives", negatives_name, config.negatives_args)
     return Components(dataset, retriever, reader, injector, negatives, described)

@@ -83,6 +83,10 @@ class Corpus:
         for batch in self.table.to_batches(max_chunksize=batch_size):
             yield _passages(batch.to_pydict())
 
+    def slice(self, start: int, stop: int) -> list[Passage]:
+        """Passages at rows ``start`` to ``stop`` (exclusive), in corpus order."""
+        return _passages(self.table.slice(start, max(0, stop - start)).to_pydict())
+
     def __iter__(self) -> Iterator[Passage]:
         for batch in self.iter_batches():
             yield from batch
@@ -220,6 +224,7 @@ class RunRecord:
     created: str
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     per_query: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    training: dict[str, dict[str, Any]] = field(default_factory=dict)
     schema: int = 1
 
     def to_dict(self, *, with_per_query: bool = False) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def test_unknown_retriever_is_one_line_with_a_suggestion():
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "unknown retriever 'oracel'; did you mean 'oracle'?" in lines[0]
+    assert "unknown retriever 'oracel'; did you mean 'oracle'" in lines[0]
 
 
 def test_broken_corpus_line_names_file_and_line(beir_folder, tmp_path):

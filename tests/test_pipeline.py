@@ -8,6 +8,7 @@ import retbench
 from retbench import RunConfig, evaluate
 from retbench.cache import Cache, Overwrite
 from retbench.errors import ConfigError, NotCachedError
+from retbench.component import Component
 from retbench.testing import CountingRetriever, make_plugin_manager
 
 
@@ -192,3 +193,42 @@ def test_a_trainable_reader_trains_on_the_retrievers_output(retbench_cache):
     assert CountingRetriever.calls["fit"] == 1, "the retriever trained first"
     second = run(retbench_cache, pm=pm, reader="learning", fit_split="train")
     assert LearningReader.fits == 1 and second.cached
+
+
+def test_fit_report_default_negatives_and_fingerprint_reach_the_record(retbench_cache):
+    class Sampler(Component):
+        name = "first-other"
+        version = "1"
+
+        def sample(self, batch, *, corpus, retriever, k, seed):
+            return [[] for _ in batch]
+
+    class Trained(CountingRetriever):
+        name = "trained"
+        default_negatives = "first-other"
+        weights = "v1"
+
+        def fit(self, train, *, negatives, workdir, seed):
+            super().fit(train, negatives=negatives, workdir=workdir, seed=seed)
+            return {"loss_curve": [2.0, 1.0], "negatives": negatives.name, "seed": seed}
+
+        def fingerprint(self):
+            return {"weights": type(self).weights}
+
+    class Plugin:
+        @retbench.hookimpl
+        def retbench_register_retrievers(self, register):
+            register(Trained)
+
+        @retbench.hookimpl
+        def retbench_register_negative_samplers(self, register):
+            register(Sampler)
+
+    pm = make_plugin_manager(Plugin())
+    record = run(retbench_cache, pm=pm, retriever="trained", fit_split="train", seed=5)
+    assert record.training["fit"]["negatives"] == "first-other" and record.training["fit"]["seed"] == 5
+    assert record.training["fit"]["train"]["split"] == "train" and record.training["fit"]["loss_curve"] == [2.0, 1.0]
+    assert record.components["retriever"]["fingerprint"] == {"weights": "v1"}
+    assert run(retbench_cache, pm=pm, retriever="trained", fit_split="train", seed=5).cached
+    Trained.weights = "v2"  # other weights behind the same parameters: nothing cached applies
+    assert not run(retbench_cache, pm=pm, retriever="trained", fit_split="train", seed=5).stages["fit"]["cached"]

@@ -126,7 +126,7 @@ class CountingRetriever(Component):
     def _terms(self, text: str) -> set[str]:
         return set((text.lower() if self.lowercase else text).replace(".", " ").split())
 
-    def fit(self, train: DatasetSplit, *, negatives: Any, workdir: Path) -> None:
+    def fit(self, train: DatasetSplit, *, negatives: Any, workdir: Path, seed: int = 0) -> None:
         self.calls["fit"] += 1
         self.trained_on_ = len(train.queries)
         (workdir / "fit.json").write_text(json.dumps({"queries": self.trained_on_}))
