@@ -1,0 +1,1 @@
+"""Dense retrievers for retbench. Importing this package is cheap: torch loads when a run uses it."""

@@ -1,0 +1,293 @@
+"""Dense retrievers: one component, three method presets (DPR, ANCE, DRAMA).
+
+Parameters left at ``auto`` are settled by the method and the model: the hub checkpoints when
+the hub can be reached, else an offline package (DESIGN.md section 7); pooling and
+normalisation from the model's sentence-transformers configuration when it has one, else the
+method's. What ``auto`` settled on, with the weights' revision, is the ``fingerprint`` that
+enters every cache key.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from retbench import Component, ConfigError, Corpus, DatasetSplit, Passage, Run
+from retbench.cache import atomic_write_json
+from retbench.models import ModelRef, default_model, resolve_model
+from retbench.types import Queries
+from retbench_dense.embeddings import STORAGE_DTYPES, EmbeddingStore, encode_shards
+from retbench_dense.settings import EncoderSettings, passage_text
+
+AUTO = "auto"
+ST_POOLING = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean",
+              "pooling_mode_lasttoken": "last-token"}
+
+
+def sentence_transformers_config(folder: str) -> dict[str, Any]:
+    """Pooling and normalisation a sentence-transformers model folder declares, if any."""
+    modules_file = Path(folder) / "modules.json"
+    if not modules_file.is_file():
+        return {}
+    modules = json.loads(modules_file.read_text())
+    found: dict[str, Any] = {"normalize": any(m.get("type", "").endswith(".Normalize") for m in modules)}
+    for module in modules:
+        pooling_file = Path(folder) / module.get("path", "") / "config.json"
+        if module.get("type", "").endswith(".Pooling") and pooling_file.is_file():
+            config = json.loads(pooling_file.read_text())
+            found["pooling"] = next((v for k, v in ST_POOLING.items() if config.get(k)), None)
+    return found
+
+
+class DenseRetriever(Component):
+    """A bi-encoder with a faiss index; trainable with InfoNCE (see ``retbench_dense.training``)."""
+
+    version = "1"
+    hub_models: ClassVar[tuple[str, str | None]]
+    offline_model: ClassVar[str] = "offline:all-minilm-l6-v2"
+    method: ClassVar[dict[str, Any]] = {"pooling": "cls", "normalize": False, "query_prefix": "",
+                                        "passage_prefix": "", "bidirectional": False}
+    default_negatives: ClassVar[str] = "bm25-hard"
+
+    def __init__(
+        self,
+        model: str = AUTO,
+        passage_model: str | None = AUTO,
+        pooling: str = AUTO,
+        normalize: bool | str = AUTO,
+        query_prefix: str = AUTO,
+        passage_prefix: str = AUTO,
+        query_max_length: int = 64,
+        passage_max_length: int = 256,
+        dim: int | None = None,
+        dtype: str = "float32",
+        device: str = AUTO,
+        batch_size: int = 32,
+        index_factory: str = "Flat",
+        search_params: str = "",
+        embedding_dtype: str = "float32",
+        shard_size: int = 10_000,
+        devices: list[str] | None = None,
+        epochs: int = 1,
+        train_batch_size: int = 16,
+        learning_rate: float = 2e-5,
+        warmup_ratio: float = 0.1,
+        weight_decay: float = 0.01,
+        max_grad_norm: float = 1.0,
+        gradient_accumulation: int = 1,
+        hard_negatives: int = 1,
+        temperature: float | str = AUTO,
+        max_steps: int | None = None,
+        checkpoint_every: int = 50,
+    ) -> None:
+        self.model = model
+        self.passage_model = passage_model
+        self.pooling = pooling
+        self.normalize = normalize
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.query_max_length = query_max_length
+        self.passage_max_length = passage_max_length
+        self.dim = dim
+        self.dtype = dtype
+        self.device = device
+        self.batch_size = batch_size
+        self.index_factory = index_factory
+        self.search_params = search_params
+        self.embedding_dtype = embedding_dtype
+        self.shard_size = shard_size
+        self.devices = devices
+        self.epochs = epochs
+        self.train_batch_size = train_batch_size
+        self.learning_rate = learning_rate
+        self.warmup_ratio = warmup_ratio
+        self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
+        self.gradient_accumulation = gradient_accumulation
+        self.hard_negatives = hard_negatives
+        self.temperature = temperature
+        self.max_steps = max_steps
+        self.checkpoint_every = checkpoint_every
+
+    # -- what "auto" means --------------------------------------------------------------------
+    @functools.cached_property
+    def models_(self) -> tuple[ModelRef, ModelRef | None]:
+        query_spec, passage_spec = self.model, self.passage_model
+        if query_spec == AUTO:
+            query_spec = default_model(self.hub_models[0], self.offline_model)
+            if passage_spec == AUTO:
+                passage_spec = self.hub_models[1] if query_spec == self.hub_models[0] else None
+        if passage_spec == AUTO:
+            passage_spec = None
+        return resolve_model(query_spec), resolve_model(passage_spec) if passage_spec else None
+
+    @functools.cached_property
+    def settings_(self) -> EncoderSettings:
+        declared = sentence_transformers_config(self.models_[0].path)
+
+        def pick(name: str, value: Any) -> Any:
+            return value if value != AUTO else declared.get(name) or self.method[name]
+
+        if self.embedding_dtype not in STORAGE_DTYPES:
+            raise ConfigError(f"embedding_dtype must be one of {', '.join(STORAGE_DTYPES)}")
+        return EncoderSettings(
+            pooling=pick("pooling", self.pooling),
+            normalize=bool(self.normalize if self.normalize != AUTO
+                           else declared.get("normalize", self.method["normalize"])),
+            query_prefix=pick("query_prefix", self.query_prefix),
+            passage_prefix=pick("passage_prefix", self.passage_prefix),
+            query_max_length=self.query_max_length,
+            passage_max_length=self.passage_max_length,
+            dim=self.dim,
+            bidirectional=self.method["bidirectional"],
+        )
+
+    @property
+    def temperature_(self) -> float:
+        if self.temperature != AUTO:
+            return float(self.temperature)
+        return 0.05 if self.settings_.normalize else 1.0
+
+    def fingerprint(self) -> dict[str, Any]:
+        query, passage = self.models_
+        return {"query_model": query.identity(), "passage_model": passage.identity() if passage else None,
+                "settings": vars(self.settings_), "temperature": self.temperature_}
+
+    # -- the model ----------------------------------------------------------------------------
+    @property
+    def device_(self) -> str:
+        if self.device != AUTO:
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def encoder(self) -> Any:
+        """The BiEncoder: the trained model after ``fit`` / ``load_fit``, else the starting checkpoint."""
+        from retbench_dense.encoder import BiEncoder
+
+        if getattr(self, "encoder_", None) is None:
+            fitted = getattr(self, "model_dir_", None)
+            if fitted is not None:
+                self.encoder_ = BiEncoder.load(fitted, dtype=self.dtype, device=self.device_)
+            else:
+                self.encoder_ = self._start_encoder()
+        return self.encoder_
+
+    def _start_encoder(self) -> Any:
+        from retbench_dense.encoder import BiEncoder, load_tower
+
+        query, passage = self.models_
+        bidirectional = self.settings_.bidirectional
+        q_model, q_tok = load_tower(query.path, revision=_hub_revision(query), dtype=self.dtype,
+                                    bidirectional=bidirectional)
+        p_model = p_tok = None
+        if passage is not None:
+            p_model, p_tok = load_tower(passage.path, revision=_hub_revision(passage), dtype=self.dtype,
+                                        bidirectional=bidirectional)
+        return BiEncoder(q_model, q_tok, p_model, p_tok, settings=self.settings_).to(self.device_)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self.encoder().encode(texts, side="query", batch_size=self.batch_size)
+
+    def encode_passages(self, passages: list[Passage]) -> np.ndarray:
+        separator = self.settings_.title_separator
+        return self.encoder().encode([passage_text(p, separator) for p in passages], side="passage",
+                                     batch_size=self.batch_size)
+
+    # -- index and search ---------------------------------------------------------------------
+    def index(self, corpus: Corpus, *, workdir: Path) -> None:
+        from retbench_dense import faiss_index
+
+        store = EmbeddingStore(workdir / "embeddings", rows=len(corpus), shard_size=self.shard_size)
+        missing = store.missing()
+        if self.devices and len(self.devices) > 1 and missing:
+            from retbench_dense.parallel import encode_on_devices
+
+            encode_on_devices(self, corpus, store, missing, devices=list(self.devices))
+        else:
+            encode_shards(self.encode_passages, corpus, store, missing, dtype=self.embedding_dtype,
+                          description=f"encoding ({self.name})")
+        dim = store.read(0).shape[1]
+        self.index_ = faiss_index.build_index(store, dim=dim, factory=self.index_factory, search_params=self.search_params)
+        faiss_index.save(self.index_, workdir / "index.faiss")
+        self.ids_ = corpus.ids
+        atomic_write_json(workdir / "ids.json", self.ids_)
+
+    def load_index(self, *, workdir: Path) -> None:
+        from retbench_dense import faiss_index
+
+        self.index_ = faiss_index.load(workdir / "index.faiss", search_params=self.search_params)
+        self.ids_ = json.loads((workdir / "ids.json").read_text("utf-8"))
+
+    def search(self, queries: Queries, *, k: int) -> Run:
+        qids = list(queries)
+        if not qids:
+            return {}
+        from retbench_dense import faiss_index
+
+        vectors = self.encode_queries([queries[q] for q in qids])
+        scores, rows = faiss_index.search(self.index_, vectors, k=k, batch_size=1024)
+        return {
+            qid: {self.ids_[r]: float(s) for s, r in zip(scores[i], rows[i]) if r >= 0}
+            for i, qid in enumerate(qids)
+        }
+
+    # -- training -----------------------------------------------------------------------------
+    def fit(self, train: DatasetSplit, *, negatives: Any, workdir: Path, seed: int) -> dict[str, Any]:
+        from retbench_dense.training import TrainingSettings, train_bi_encoder
+
+        settings = TrainingSettings(
+            epochs=self.epochs, batch_size=self.train_batch_size, learning_rate=self.learning_rate,
+            warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay,
+            max_grad_norm=self.max_grad_norm, gradient_accumulation=self.gradient_accumulation,
+            hard_negatives=self.hard_negatives, temperature=self.temperature_, max_steps=self.max_steps,
+            checkpoint_every=self.checkpoint_every, seed=seed)
+        self.model_dir_ = None
+        self.encoder_ = self._start_encoder()
+        report = train_bi_encoder(self, train, sampler=negatives, settings=settings, workdir=workdir)
+        self.encoder_.save(workdir / "model")
+        self.load_fit(workdir=workdir)
+        return report
+
+    def load_fit(self, *, workdir: Path) -> None:
+        self.model_dir_ = workdir / "model"
+        self.encoder_ = None
+
+
+def _hub_revision(ref: ModelRef) -> str | None:
+    local = Path(ref.path).is_dir()
+    return None if local else ref.revision
+
+
+class DPR(DenseRetriever):
+    """Dense Passage Retrieval (Karpukhin et al., 2020): [CLS] vectors, dot product, separate
+    towers, trained with in-batch negatives plus one BM25 hard negative per question."""
+
+    name = "dpr"
+    hub_models = ("facebook/dpr-question_encoder-single-nq-base", "facebook/dpr-ctx_encoder-single-nq-base")
+
+
+class ANCE(DenseRetriever):
+    """ANCE (Xiong et al., 2021): DPR's architecture trained with negatives from an ANN index
+    of the model being trained, refreshed as it learns."""
+
+    name = "ance"
+    hub_models = ("castorini/ance-dpr-question-multi", "castorini/ance-dpr-context-multi")
+    default_negatives = "ann"
+
+
+class DRAMA(DenseRetriever):
+    """DRAMA (Ma et al., 2025): a pruned Llama with bidirectional attention, mean pooling,
+    normalised vectors, ``Query: `` prefix, Matryoshka dimensions (``dim``). Offline it is
+    built from SmolLM2-135M (Llama architecture) made bidirectional."""
+
+    name = "drama"
+    hub_models = ("facebook/drama-base", None)
+    offline_model = "offline:smollm2-135m-instruct"
+    method = {"pooling": "mean", "normalize": True, "query_prefix": "Query: ", "passage_prefix": "",
+              "bidirectional": True}

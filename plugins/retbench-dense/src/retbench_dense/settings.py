@@ -1,0 +1,32 @@
+"""Encoder settings and passage formatting (no torch import: the plugin loads fast)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from retbench import ConfigError, Passage
+
+POOLINGS = ("cls", "mean", "last-token")
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    pooling: str = "cls"
+    normalize: bool = False
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    query_max_length: int = 64
+    passage_max_length: int = 256
+    dim: int | None = None
+    title_separator: str = " "
+    bidirectional: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got '{self.pooling}'")
+        if self.dim is not None and self.dim <= 0:
+            raise ConfigError(f"dim must be positive, got {self.dim}")
+
+
+def passage_text(passage: Passage, separator: str) -> str:
+    return f"{passage.title}{separator}{passage.text}" if passage.title else passage.text

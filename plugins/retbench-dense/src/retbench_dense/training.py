@@ -1,0 +1,179 @@
+"""Contrastive training of a bi-encoder (DPR's recipe, generalised).
+
+Loss: InfoNCE with a temperature over every passage in the batch: each question's positive,
+the other questions' positives (in-batch negatives) and the hard negatives the sampler gave
+any question in the batch (shared across the batch, as in DPR). A passage that is also a
+positive of the question is masked out of its negatives. AdamW with linear warm-up and decay,
+gradient clipping and accumulation. A checkpoint (model, optimizer, scheduler, losses) is
+written every ``checkpoint_every`` optimizer steps; a killed run resumes from it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from retbench import ConfigError, DatasetSplit, track
+from retbench.cache import atomic_write_bytes
+from retbench_dense.settings import passage_text
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    epochs: int = 1
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    gradient_accumulation: int = 1
+    hard_negatives: int = 1
+    temperature: float = 1.0
+    max_steps: int | None = None
+    checkpoint_every: int = 50
+    seed: int = 0
+
+
+def training_items(train: DatasetSplit) -> list[dict[str, Any]]:
+    """One item per question with at least one relevant passage in the corpus."""
+    known = set(train.corpus.ids)
+    items = []
+    for qid, judged in train.qrels.items():
+        positives = [d for d, rel in judged.items() if rel > 0 and d in known]
+        if positives and qid in train.queries:
+            items.append({"qid": qid, "query": train.queries[qid], "positives": positives})
+    if not items:
+        raise ConfigError(f"{train.name} ({train.split}): no question has a relevant passage in the corpus")
+    return items
+
+
+def info_nce(queries: torch.Tensor, passages: torch.Tensor, mask: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Cross-entropy of each question against all passages; question i's target is column i."""
+    scores = queries @ passages.T / temperature
+    scores = scores.masked_fill(mask, float("-inf"))
+    return torch.nn.functional.cross_entropy(scores, torch.arange(len(queries), device=scores.device))
+
+
+def false_negative_mask(batch: list[dict[str, Any]], passage_ids: list[str]) -> torch.Tensor:
+    mask = torch.zeros(len(batch), len(passage_ids), dtype=torch.bool)
+    for i, item in enumerate(batch):
+        positives = set(item["positives"])
+        for j, pid in enumerate(passage_ids):
+            if j != i and pid in positives:
+                mask[i, j] = True
+    return mask
+
+
+def _batches(items: list[dict[str, Any]], size: int, seed: int, epoch: int) -> list[list[dict[str, Any]]]:
+    order = list(range(len(items)))
+    random.Random(seed * 1_000_003 + epoch).shuffle(order)
+    return [[items[i] for i in order[s : s + size]] for s in range(0, len(order), size)]
+
+
+def _positive(item: dict[str, Any], seed: int, epoch: int) -> str:
+    """The positive a question trains on this epoch (one of its relevant passages)."""
+    positives = item["positives"]
+    return positives[random.Random(f"{seed}:{epoch}:{item['qid']}").randrange(len(positives))]
+
+
+def train_bi_encoder(retriever: Any, train: DatasetSplit, *, sampler: Any, settings: TrainingSettings,
+                     workdir: Path) -> dict[str, Any]:
+    """Train ``retriever.encoder()`` in place; return the training report."""
+    from transformers import get_linear_schedule_with_warmup
+
+    torch.manual_seed(settings.seed)
+    encoder = retriever.encoder()
+    items = training_items(train)
+    corpus = train.corpus
+    batches_per_epoch = math.ceil(len(items) / settings.batch_size)
+    total = settings.epochs * math.ceil(batches_per_epoch / settings.gradient_accumulation)
+    if settings.max_steps is not None:
+        total = min(total, settings.max_steps)
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
+    state = {"step": 0, "losses": [], "micro": 0}
+    checkpoint = workdir / "checkpoint.pt"
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint, weights_only=False)
+        encoder.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = saved["state"]
+    if hasattr(sampler, "prepare"):
+        sampler.prepare(items, corpus=corpus, retriever=retriever, hard_negatives=train.hard_negatives,
+                        workdir=workdir / "negatives")
+    started = time.perf_counter()
+    encoder.train()
+    schedule = [(epoch, batch) for epoch in range(settings.epochs)
+                for batch in _batches(items, settings.batch_size, settings.seed, epoch)]
+    schedule = schedule[: total * settings.gradient_accumulation]
+    pending = 0.0
+    for micro, (epoch, batch) in enumerate(track(schedule, description=f"training ({retriever.name})"), 1):
+        if micro <= state["micro"]:
+            continue  # done before the checkpoint this run resumed from
+        loss = _batch_loss(encoder, batch, sampler, corpus, retriever, settings, epoch, micro)
+        (loss / settings.gradient_accumulation).backward()
+        pending += loss.item() / settings.gradient_accumulation
+        if micro % settings.gradient_accumulation and micro < len(schedule):
+            continue
+        torch.nn.utils.clip_grad_norm_(encoder.parameters(), settings.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        state["step"] += 1
+        state["micro"] = micro
+        state["losses"].append(round(pending, 5))
+        pending = 0.0
+        if sampler is not None and hasattr(sampler, "on_step"):
+            sampler.on_step(state["step"], items=items, corpus=corpus, retriever=retriever)
+            encoder.train()
+        if state["step"] % settings.checkpoint_every == 0 and micro < len(schedule):
+            _save_checkpoint(checkpoint, encoder, optimizer, scheduler, state)
+    return _report(state["losses"], items, sampler, settings, time.perf_counter() - started)
+
+
+def _batch_loss(encoder, batch, sampler, corpus, retriever, settings: TrainingSettings, epoch: int,
+                micro: int) -> torch.Tensor:
+    positives = [_positive(item, settings.seed, epoch) for item in batch]
+    negatives: list[list[str]] = [[] for _ in batch]
+    if sampler is not None:
+        negatives = sampler.sample(batch, corpus=corpus, retriever=retriever, k=settings.hard_negatives,
+                                   seed=settings.seed * 1_000_003 + micro)
+    passage_ids = positives + [pid for chosen in negatives for pid in chosen]
+    separator = encoder.settings.title_separator
+    texts = [passage_text(p, separator) for p in corpus.get(passage_ids)]
+    q = encoder.embed([item["query"] for item in batch], side="query")
+    p = encoder.embed(texts, side="passage")
+    mask = false_negative_mask(batch, passage_ids).to(q.device)
+    return info_nce(q, p, mask, settings.temperature)
+
+
+def _save_checkpoint(path: Path, encoder, optimizer, scheduler, state: dict[str, Any]) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    torch.save({"model": encoder.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "state": state}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _report(losses: list[float], items, sampler, settings: TrainingSettings, seconds: float) -> dict[str, Any]:
+    tenth = max(1, len(losses) // 10)
+    return {
+        "steps": len(losses),
+        "train_items": len(items),
+        "settings": asdict(settings),
+        "negatives": getattr(sampler, "name", None) or "in-batch only",
+        "negatives_log": list(getattr(sampler, "log", [])),
+        "loss_curve": losses,
+        "loss_first_tenth": round(sum(losses[:tenth]) / tenth, 4) if losses else None,
+        "loss_last_tenth": round(sum(losses[-tenth:]) / tenth, 4) if losses else None,
+        "train_seconds": round(seconds, 2),
+    }

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import pytest
+
+import retbench_dense.plugin
+from retbench import RunConfig, evaluate
+from retbench.testing import make_plugin_manager, mock_split
+from retbench_dense.negatives import AnnNegatives, Bm25Hard, InBatch, RandomNegatives
+from retbench_dense.retriever import DPR
+from retbench_dense.training import false_negative_mask, training_items
+
+ITEMS = training_items(mock_split("train"))
+
+
+def tiny_dpr(bert_dir, **params) -> DPR:
+    defaults = {"model": str(bert_dir), "pooling": "mean", "train_batch_size": 2, "learning_rate": 1e-3,
+                "warmup_ratio": 0.0, "epochs": 20}
+    return DPR(**{**defaults, **params})
+
+
+def test_training_items_keep_questions_with_a_positive_in_the_corpus():
+    assert [(i["qid"], i["positives"]) for i in ITEMS] == [("q1", ["d1"]), ("q2", ["d2"]), ("q3", ["d5"]),
+                                                         ("q4", ["d4"])]
+
+
+def test_a_positive_of_the_question_is_not_its_negative():
+    batch = [{"qid": "a", "positives": ["p1", "p2"]}, {"qid": "b", "positives": ["p2"]}]
+    assert false_negative_mask(batch, ["p1", "p2", "n"]).tolist() == [[False, True, False], [False, False, False]]
+
+
+def test_loss_goes_down(bert_dir, tmp_path):
+    retriever = tiny_dpr(bert_dir)
+    report = retriever.fit(mock_split("train"), negatives=RandomNegatives(), workdir=tmp_path, seed=1)
+    assert report["steps"] == 40 and len(report["loss_curve"]) == 40
+    assert report["loss_last_tenth"] < 0.5 * report["loss_first_tenth"]
+    assert (tmp_path / "model" / "query" / "model.safetensors").is_file()
+
+
+def test_training_changes_the_ranking_and_is_reproducible(bert_dir, tmp_path):
+    split = mock_split()
+    start = tiny_dpr(bert_dir)
+    start.index(split.corpus, workdir=tmp_path / "start")
+    trained = [tiny_dpr(bert_dir) for _ in range(2)]
+    runs = []
+    for n, retriever in enumerate(trained):
+        retriever.fit(mock_split("train"), negatives=InBatch(), workdir=tmp_path / f"fit{n}", seed=3)
+        retriever.index(split.corpus, workdir=tmp_path / f"index{n}")
+        runs.append(retriever.search(split.queries, k=6))
+    assert {q: list(r) for q, r in runs[0].items()} == {
+        q: list(r) for q, r in runs[1].items()}
+    assert all(next(iter(runs[0][q])) == next(iter(split.qrels[q])) for q in ("q1", "q2", "q4"))
+    assert start.search(split.queries, k=6) != runs[0]
+
+
+def test_killed_training_resumes_from_its_checkpoint(bert_dir, tmp_path):
+    class Crash(InBatch):
+        calls = 0
+        crash_at = 3
+
+        def sample(self, batch, **kwargs):
+            Crash.calls += 1
+            return super().sample(batch, **kwargs)
+
+        def on_step(self, step, **kwargs):
+            if step == self.crash_at:
+                self.crash_at = None
+                raise RuntimeError("killed")
+
+    sampler = Crash()
+    with pytest.raises(RuntimeError, match="killed"):
+        tiny_dpr(bert_dir, max_steps=4, checkpoint_every=1).fit(
+            mock_split("train"), negatives=sampler, workdir=tmp_path, seed=0)
+    Crash.calls = 0
+    report = tiny_dpr(bert_dir, max_steps=4, checkpoint_every=1).fit(
+        mock_split("train"), negatives=sampler, workdir=tmp_path, seed=0)
+    assert Crash.calls == 2  # steps 3 and 4: steps 1 and 2 came from the checkpoint
+    assert report["steps"] == 4
+
+
+def test_bm25_hard_negatives_are_top_ranked_non_positives(tmp_path):
+    split = mock_split("train")
+    sampler = Bm25Hard()
+    sampler.prepare(ITEMS, corpus=split.corpus, retriever=None, hard_negatives={}, workdir=tmp_path)
+    chosen = sampler.sample(ITEMS[:2], corpus=split.corpus, retriever=None, k=1, seed=0)
+    assert chosen[0][0] in ("d2", "d3") and chosen[1][0] in ("d1", "d3")  # the other capitals
+    assert all("d1" not in c for c in sampler.candidates_["q1"])
+    given = Bm25Hard()
+    given.prepare(ITEMS, corpus=split.corpus, retriever=None, hard_negatives={"q1": ["d1", "d6"]}, workdir=tmp_path)
+    assert given.sample(ITEMS[:1], corpus=split.corpus, retriever=None, k=1, seed=0) == [["d6"]]
+    assert given.log == [{"dataset_negatives": 1, "bm25_queries": 3}]
+
+
+def test_random_negatives_exclude_positives_and_follow_the_seed():
+    corpus = mock_split().corpus
+    first = RandomNegatives().sample(ITEMS, corpus=corpus, retriever=None, k=3, seed=7)
+    assert first == RandomNegatives().sample(ITEMS, corpus=corpus, retriever=None, k=3, seed=7)
+    assert all(len(set(c)) == 3 and not set(c) & set(i["positives"]) for c, i in zip(first, ITEMS))
+
+
+def test_ann_negatives_refresh_on_schedule_and_are_logged(bert_dir, tmp_path):
+    sampler = AnnNegatives(refresh_every=2, depth=5)
+    report = tiny_dpr(bert_dir, epochs=3).fit(mock_split("train"), negatives=sampler, workdir=tmp_path, seed=0)
+    assert [entry["step"] for entry in report["negatives_log"]] == [0, 2, 4, 6]
+    assert report["negatives"] == "ann"
+    for item in ITEMS:
+        assert not set(sampler.candidates_[item["qid"]]) & set(item["positives"])
+
+
+def test_fit_through_the_pipeline_is_cached_and_recorded(bert_dir, retbench_cache):
+    pm = make_plugin_manager(retbench_dense.plugin)
+    config = RunConfig(dataset="mock", retriever="dpr", fit_split="train",
+                       retriever_args={"model": str(bert_dir), "pooling": "mean", "epochs": 2, "train_batch_size": 2})
+    record = evaluate(config, pm=pm, cache=retbench_cache)
+    training = record.training["fit"]
+    assert training["negatives"] == "bm25-hard" and training["train"]["split"] == "train"
+    assert training["steps"] == 4 and "model" in training
+    assert record.components["negatives"]["name"] == "bm25-hard"
+    again = evaluate(config, pm=pm, cache=retbench_cache)
+    assert again.cached and again.metrics == record.metrics
