@@ -24,6 +24,7 @@ PERMUTATIONS = 10_000
 ALPHA = 0.05
 COST_COLUMNS = (
     ("queries_per_second", "search q/s ↑", 1.0),
+    ("train_seconds", "train s ↓", 1.0),
     ("index_seconds", "index s ↓", 1.0),
     ("peak_rss_mb", "peak RSS MB ↓", 1.0),
     ("index_bytes", "index MB ↓", 1 / 1e6),
@@ -39,6 +40,9 @@ def system_label(record: RunRecord) -> str:
         args = record.config.get(f"{role}_args") or {}
         shown = ", ".join(f"{k}={v}" for k, v in sorted(args.items()))
         parts.append(f"{name} ({shown})" if shown else name)
+        if role == "retriever" and record.config.get("fit_split"):
+            negatives = (record.components.get("negatives") or {}).get("name") or "in-batch only"
+            parts[-1] += f" [trained: {record.config['fit_split']}, {negatives} negatives]"
     return " + ".join(parts)
 
 
@@ -74,8 +78,8 @@ def _metric_columns(records: list[RunRecord]) -> list[str]:
 
 
 def _cost_value(record: RunRecord, key: str) -> Any:
-    if key == "index_seconds":
-        return record.cost.get("stage_seconds", {}).get("index")
+    if key in ("index_seconds", "train_seconds"):
+        return record.cost.get("stage_seconds", {}).get("index" if key == "index_seconds" else "fit")
     return record.cost.get(key)
 
 
@@ -115,7 +119,9 @@ def build_table(records: list[RunRecord], *, baseline: str | None = None) -> str
             row[label] = "" if value is None else f"{value * scale:,.2f}"
         row["reproduce"] = f"`{record.command}`"
         rows.append(row)
-    table = pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+    frame = pd.DataFrame(rows)
+    empty = [label for _, label, _ in COST_COLUMNS if label in frame and (frame[label] == "").all()]
+    table = frame.drop(columns=empty).to_markdown(index=False, disable_numparse=True)
     dataset = records[0].dataset["name"] if records else "?"
     notes = [
         HEADER,
@@ -166,7 +172,7 @@ class Pin:
             if isinstance(wanted, dict):
                 if not isinstance(have, dict) or any(have.get(k) != v for k, v in wanted.items()):
                     return False
-            elif have != wanted:
+            elif have != wanted and not (wanted == "" and have is None):  # "" pins an unset option
                 return False
         return True
 

@@ -98,3 +98,14 @@ def test_committed_leaderboards_are_current_and_pins_hold(invoke):
     result = invoke("leaderboard", "check", "--records", str(root / "records"), "--out", str(root),
                     "--expected", str(root / "expected.toml"))
     assert result.exit_code == 0, result.output
+
+
+def test_a_pin_with_an_empty_option_matches_only_records_without_it(retbench_cache):
+    from retbench.leaderboard import Pin, system_label
+
+    pm = make_plugin_manager()
+    plain = evaluate(RunConfig(dataset="mock", retriever="counting"), pm=pm, cache=retbench_cache)
+    trained = evaluate(RunConfig(dataset="mock", retriever="counting", fit_split="train"), pm=pm, cache=retbench_cache)
+    pin = Pin(dataset="mock", metric="nDCG@10", value=1.0, tolerance=1.0, config={"retriever": "counting", "fit_split": ""})
+    assert pin.matches(plain) and not pin.matches(trained)
+    assert system_label(trained) == "counting [trained: train, in-batch only negatives]"

@@ -251,6 +251,7 @@ class DenseRetriever(Component):
         self.encoder_ = self._start_encoder()
         report = train_bi_encoder(self, train, sampler=negatives, settings=settings, workdir=workdir)
         self.encoder_.save(workdir / "model")
+        (workdir / "checkpoint.pt").unlink(missing_ok=True)  # the finished model replaces it
         self.load_fit(workdir=workdir)
         return report
 
