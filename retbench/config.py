@@ -10,7 +10,7 @@ from typing import Any
 
 from retbench.errors import ConfigError
 
-ARG_KINDS = ("retriever", "reader", "injector", "dataset", "negatives")
+ARG_KINDS = ("retriever", "reader", "injector", "dataset", "negatives", "generator")
 
 
 @dataclass
@@ -30,12 +30,14 @@ class RunConfig:
     seed: int = 0
     fit_split: str | None = None
     negatives: str | None = None
+    generator: str | None = None
     shard_size: int = 500
     retriever_args: dict[str, Any] = field(default_factory=dict)
     reader_args: dict[str, Any] = field(default_factory=dict)
     injector_args: dict[str, Any] = field(default_factory=dict)
     dataset_args: dict[str, Any] = field(default_factory=dict)
     negatives_args: dict[str, Any] = field(default_factory=dict)
+    generator_args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.k < 1:

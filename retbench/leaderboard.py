@@ -28,6 +28,9 @@ COST_COLUMNS = (
     ("index_seconds", "index s ↓", 1.0),
     ("peak_rss_mb", "peak RSS MB ↓", 1.0),
     ("index_bytes", "index MB ↓", 1 / 1e6),
+    ("seconds_per_question", "s/question ↓", 1.0),
+    ("tokens_in_per_question", "tokens in/q ↓", 1.0),
+    ("tokens_out_per_question", "tokens out/q ↓", 1.0),
 )
 
 

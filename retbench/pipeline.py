@@ -8,6 +8,7 @@ are reused, search and answer stages resume shard by shard.
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -39,6 +40,20 @@ def _queries_fingerprint(split: DatasetSplit) -> str:
     for qid, text in split.queries.items():
         digest.update(f"{qid}\t{text}\n".encode())
     return digest.hexdigest()
+
+
+SPLIT_SLICE = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<start>-?\d*):(?P<stop>-?\d*)\]$")
+
+
+def load_split(dataset: Any, spec: str, *, workdir: Path) -> DatasetSplit:
+    """Load ``spec``: a split name, or a slice of its questions in file order as in HF
+    datasets, ``test[:1000]`` / ``test[1000:]`` (disjoint parts for training and evaluation)."""
+    found = SPLIT_SLICE.match(spec)
+    if not found:
+        return dataset.load(spec, workdir=workdir)
+    split = dataset.load(found["name"], workdir=workdir)
+    start, stop = (int(found[k]) if found[k] else None for k in ("start", "stop"))
+    return split.select(list(split.queries)[start:stop], split=spec)
 
 
 def _shards(items: list[str], size: int) -> list[list[str]]:
@@ -96,7 +111,7 @@ class _Run:
     def load(self) -> None:
         with self.timer.time("load"):
             split_name = self.config.split or getattr(self.c.dataset, "default_split", "test")
-            split = self.c.dataset.load(split_name, workdir=self.cache.home / "prepared")
+            split = load_split(self.c.dataset, split_name, workdir=self.cache.home / "prepared")
         self.split, self.query_subset = split.subset(
             limit=self.config.limit, sample=self.config.sample, per_type=self.config.per_type,
             seed=self.config.seed)
@@ -120,7 +135,7 @@ class _Run:
         if not trainable:
             names = " or ".join(n for n in (self.config.retriever, self.config.reader) if n)
             raise ConfigError(f"--fit-split given, but {names} cannot be trained (no fit method)")
-        train = self.c.dataset.load(self.config.fit_split, workdir=self.cache.home / "prepared")
+        train = load_split(self.c.dataset, self.config.fit_split, workdir=self.cache.home / "prepared")
         train_key = {"name": train.name, "split": train.split, "revision": train.revision}
         if self.c.retriever in trainable:
             stage, _ = self.stage(
@@ -145,6 +160,7 @@ class _Run:
                 "fit-reader",
                 fit_reader,
                 reader=_identity(self.c.described, "reader"),
+                generator=_identity(self.c.described, "generator"),
                 index=self.index_key() if self.c.retriever is not None else None,
                 train=train_key,
                 seed=self.config.seed,
@@ -239,13 +255,16 @@ class _Run:
         inject_dir = self.cache.home / "inject" / stage_key(
             injector=_identity(self.c.described, "injector"),
             reader=_identity(self.c.described, "reader"),
+            generator=_identity(self.c.described, "generator"),
         )
 
         def answer_shard(shard: list[str]) -> dict[str, Any]:
             injections: dict[str, Injection] = {}
             for qid in shard:
                 ranked = sorted((run or {}).get(qid, {}).items(), key=lambda x: -x[1])[:read_k]
-                passages = self.split.corpus.get([d for d, _ in ranked]) if ranked else []
+                found = self.split.corpus.get([d for d, _ in ranked]) if ranked else []
+                passages = [replace(p, extra={**p.extra, "retrieval_score": score})
+                            for p, (_, score) in zip(found, ranked)]
                 injections[qid] = injector.prepare(passages, reader=reader, workdir=inject_dir)
             answers = reader.answer({q: self.split.queries[q] for q in shard}, injections)
             return {"answers": [{"qid": a.qid, "text": a.text, "extra": a.extra} for a in answers],
@@ -266,6 +285,7 @@ class _Run:
             reader_fit=self.reader_fit_key,
             injector=_identity(self.c.described, "injector"),
             reader=_identity(self.c.described, "reader"),
+            generator=_identity(self.c.described, "generator"),
             queries=self.dataset_key,
         )
         self.injection_bytes = manifest.get("injection_bytes", 0)
@@ -298,7 +318,7 @@ def evaluate(
     names = metric_names(config.metrics, split, registries, retrieval=run is not None,
                          answers=answers is not None)
     scores = score(names, split, run=run, answers=answers, registries=registries)
-    cost = _cost(state, run)
+    cost = _cost(state, run, answers)
     run_id = stage_key(  # the index key is implied by the search key, and may go unvisited
         config=config.to_dict(),
         stages={k: v["key"] for k, v in state.stages.items() if k != "index"},
@@ -374,7 +394,7 @@ def _evaluate_members(config: RunConfig, members: list[str], *, pm: RetbenchPlug
     return record
 
 
-def _cost(state: _Run, run: Run | None) -> dict[str, Any]:
+def _cost(state: _Run, run: Run | None, answers: list[Answer] | None = None) -> dict[str, Any]:
     """Cost of the work behind this record: per-stage seconds and peak memory as measured
     when each stage was computed (``cached_stages`` says which were reused), plus this run's
     own wall time per stage."""
@@ -398,6 +418,10 @@ def _cost(state: _Run, run: Run | None) -> dict[str, Any]:
         cost["injection_bytes"] = state.injection_bytes
         answer_seconds = seconds.get("answer")
         cost["seconds_per_question"] = round(answer_seconds / queries, 4) if answer_seconds and queries else None
+        for key in ("tokens_in", "tokens_out"):  # reported by generative readers in Answer.extra
+            counts = [a.extra[key] for a in answers or [] if key in a.extra]
+            if counts:
+                cost[f"{key}_per_question"] = round(sum(counts) / len(counts), 1)
     return cost
 
 

@@ -22,6 +22,7 @@ class Components:
     injector: Any | None
     negatives: Any | None
     described: dict[str, dict[str, Any]]
+    generator: Any | None = None
 
 
 def _make(
@@ -96,4 +97,13 @@ def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager
     if retriever is not None and config.fit_split and not negatives_name:
         negatives_name = getattr(retriever, "default_negatives", None)
     negatives = make("negative_samplers", "negatives", negatives_name, config.negatives_args)
-    return Components(dataset, retriever, reader, injector, negatives, described)
+    generator_name = config.generator
+    if reader is not None and not generator_name:
+        generator_name = getattr(reader, "default_generator", None)
+    generator = make("generators", "generator", generator_name, config.generator_args)
+    if generator is not None:
+        if not hasattr(reader, "set_generator"):
+            user = f"reader '{config.reader}' does not use one" if reader is not None else "there is no --reader"
+            raise ConfigError(f"--generator '{generator_name}' given, but {user}")
+        reader.set_generator(generator)
+    return Components(dataset, retriever, reader, injector, negatives, described, generator)

@@ -175,10 +175,15 @@ class DatasetSplit:
             rules.append(f"first {limit} in file order")
         if not rules:
             return self, "all"
-        kept = set(keep)
+        return self.select(keep), "; ".join(rules)
+
+    def select(self, qids: Sequence[str], *, split: str | None = None) -> DatasetSplit:
+        """The same split restricted to ``qids`` (corpus unchanged), optionally renamed."""
+        kept = set(qids)
+        keep = [q for q in self.queries if q in kept]
         return DatasetSplit(
             name=self.name,
-            split=self.split,
+            split=split or self.split,
             corpus=self.corpus,
             queries={q: self.queries[q] for q in keep},
             qrels={q: r for q, r in self.qrels.items() if q in kept},
@@ -188,7 +193,7 @@ class DatasetSplit:
             revision=self.revision,
             citation=self.citation,
             rules=self.rules,
-        ), "; ".join(rules)
+        )
 
 
 @dataclass

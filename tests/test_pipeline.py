@@ -232,3 +232,16 @@ def test_fit_report_default_negatives_and_fingerprint_reach_the_record(retbench_
     assert run(retbench_cache, pm=pm, retriever="trained", fit_split="train", seed=5).cached
     Trained.weights = "v2"  # other weights behind the same parameters: nothing cached applies
     assert not run(retbench_cache, pm=pm, retriever="trained", fit_split="train", seed=5).stages["fit"]["cached"]
+
+
+def test_a_split_slice_gives_disjoint_training_and_evaluation_questions(retbench_cache):
+    from retbench.pipeline import load_split
+    from retbench.testing import MockDataset
+
+    dataset = MockDataset()
+    head = load_split(dataset, "test[:2]", workdir=retbench_cache.home)
+    tail = load_split(dataset, "test[2:]", workdir=retbench_cache.home)
+    assert list(head.queries) == ["q1", "q2"] and list(tail.queries) == ["q3", "q4"]
+    assert head.split == "test[:2]" and set(tail.qrels) == {"q3", "q4"}
+    record = run(retbench_cache, split="test[-1:]", fit_split="test[:3]")
+    assert record.dataset["split"] == "test[-1:]" and record.training["fit"]["train"]["queries"] == 3

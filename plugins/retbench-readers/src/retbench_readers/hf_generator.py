@@ -1,0 +1,162 @@
+"""The ``hf`` generator: a local causal LM through transformers.
+
+Prompts go through the tokenizer's chat template when it has one (``chat_template=auto``),
+are sorted by length and generated in left-padded batches, greedy unless ``temperature`` > 0
+(then seeded sampling). Outputs are cut at the first stop string. ``loglikelihood`` sums the
+log-probabilities of a continuation's tokens given its context. Token counts of every call
+accumulate in ``usage_`` for the cost report.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from retbench import Component, ConfigError
+from retbench.models import ModelRef, default_model, resolve_model
+
+AUTO = "auto"
+HUB_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+OFFLINE_MODEL = "offline:smollm2-135m-instruct"
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    positions = [text.find(s) for s in stop if s and s in text]
+    return text[: min(positions)] if positions else text
+
+
+class HFGenerator(Component):
+    name = "hf"
+    version = "1"
+
+    def __init__(
+        self,
+        model: str = AUTO,
+        dtype: str = "float32",
+        device: str = AUTO,
+        batch_size: int = 8,
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        seed: int = 0,
+        stop: list[str] | None = None,
+        chat_template: bool | str = AUTO,
+        system_prompt: str | None = None,
+        max_input_tokens: int = 2048,
+    ) -> None:
+        self.model = model
+        self.dtype = dtype
+        self.device = device
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.seed = seed
+        self.stop = stop
+        self.chat_template = chat_template
+        self.system_prompt = system_prompt
+        self.max_input_tokens = max_input_tokens
+
+    @functools.cached_property
+    def model_ref_(self) -> ModelRef:
+        return resolve_model(default_model(HUB_MODEL, OFFLINE_MODEL) if self.model == AUTO else self.model)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"model": self.model_ref_.identity()}
+
+    @property
+    def device_(self) -> str:
+        if self.device != AUTO:
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def load(self) -> tuple[Any, Any]:
+        """The (model, tokenizer) pair, loaded once."""
+        if getattr(self, "lm_", None) is None:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers.utils import logging
+
+            logging.disable_progress_bar()
+            dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+            if self.dtype not in dtypes:
+                raise ConfigError(f"hf: dtype must be one of {', '.join(dtypes)}, got '{self.dtype}'")
+            ref = self.model_ref_
+            revision = {} if ref.path.startswith("/") else {"revision": ref.revision}
+            tokenizer = AutoTokenizer.from_pretrained(ref.path, **revision)
+            tokenizer.padding_side = "left"
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            model = AutoModelForCausalLM.from_pretrained(ref.path, dtype=dtypes[self.dtype], **revision)
+            self.lm_ = model.to(self.device_).eval()
+            self.tokenizer_ = tokenizer
+            self.usage_ = {"calls": 0, "tokens_in": 0, "tokens_out": 0}
+        return self.lm_, self.tokenizer_
+
+    def uses_chat_template(self) -> bool:
+        _, tokenizer = self.load()
+        if self.chat_template == AUTO:
+            return bool(getattr(tokenizer, "chat_template", None))
+        return bool(self.chat_template)
+
+    def format(self, prompt: str) -> str:
+        """The text the model sees for ``prompt`` (chat template applied when used)."""
+        if not self.uses_chat_template():
+            return prompt
+        messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        messages.append({"role": "user", "content": prompt})
+        return self.tokenizer_.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None) -> list[str]:
+        import torch
+
+        model, tokenizer = self.load()
+        budget = max_new_tokens or self.max_new_tokens
+        texts = [self.format(p) for p in prompts]
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        outputs: list[str] = [""] * len(texts)
+        usage: list[dict[str, int]] = [{} for _ in texts]
+        sampling = self.temperature > 0
+        if sampling:
+            torch.manual_seed(self.seed)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            batch = tokenizer([texts[i] for i in rows], return_tensors="pt", padding=True, truncation=True,
+                              max_length=self.max_input_tokens, add_special_tokens=not self.uses_chat_template())
+            batch = {k: v.to(self.device_) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+            with torch.inference_mode():
+                generated = model.generate(
+                    **batch, max_new_tokens=budget, do_sample=sampling, pad_token_id=tokenizer.pad_token_id,
+                    **({"temperature": self.temperature} if sampling else {"temperature": None, "top_p": None,
+                                                                          "top_k": None}),
+                    **({"stop_strings": list(self.stop), "tokenizer": tokenizer} if self.stop else {}))
+            new = generated[:, batch["input_ids"].shape[1]:]
+            for row, tokens, mask in zip(rows, new, batch["attention_mask"]):
+                kept = tokens[tokens != tokenizer.pad_token_id]
+                outputs[row] = cut_at_stop(tokenizer.decode(kept, skip_special_tokens=True), self.stop or [])
+                usage[row] = {"tokens_in": int(mask.sum()), "tokens_out": int(kept.numel())}
+        self.last_usage_ = usage
+        for entry in usage:
+            self.usage_["tokens_in"] += entry["tokens_in"]
+            self.usage_["tokens_out"] += entry["tokens_out"]
+        self.usage_["calls"] += len(texts)
+        return outputs
+
+    def loglikelihood(self, contexts: Sequence[str], continuations: Sequence[str]) -> list[float]:
+        """log p(continuation | context), summed over the continuation's tokens."""
+        import torch
+
+        model, tokenizer = self.load()
+        scores = []
+        for context, continuation in zip(contexts, continuations, strict=True):
+            prefix = tokenizer(context, add_special_tokens=False)["input_ids"]
+            if not prefix:  # the first continuation token needs something to be predicted from
+                prefix = [tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id]
+            target = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([prefix + target], device=self.device_)
+            with torch.inference_mode():
+                logits = model(ids).logits[0, len(prefix) - 1 : -1].float()
+            logprobs = torch.log_softmax(logits, dim=-1)
+            scores.append(float(logprobs[torch.arange(len(target)), torch.tensor(target)].sum()))
+        return scores

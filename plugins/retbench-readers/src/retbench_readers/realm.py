@@ -1,0 +1,272 @@
+"""The ``realm`` reader: REALM's extractive span reader over the retrieved passages.
+
+Inference keeps the ``top_spans`` best spans of each passage, adds up p(z | x) p(s | z, x) of
+spans with the same normalised text and answers with the most probable one. Training
+(``fit``, ``retbench train --reader realm``) maximises the marginal likelihood of the gold
+answers over the retriever's top ``train_k`` passages of each training question; every span
+whose text is a gold answer counts (distant supervision), questions with no such span in their
+passages are skipped and counted. The starting encoder is a BERT-family model (offline:
+all-MiniLM-L6-v2); the span head starts random.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import random
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from retbench import Answer, Component, ConfigError, DatasetSplit, Injection, Passage, track
+from retbench.metrics.answer import normalize_answer
+from retbench.models import ModelRef, default_model, resolve_model
+from retbench.types import Queries
+
+AUTO = "auto"
+HUB_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+OFFLINE_MODEL = "offline:all-minilm-l6-v2"
+
+
+class RealmReader(Component):
+    name = "realm"
+    version = "1"
+    injector = "in-context"
+
+    def __init__(
+        self,
+        model: str = AUTO,
+        k: int = 5,
+        max_length: int = 256,
+        max_answer_tokens: int = 10,
+        top_spans: int = 10,
+        null_passage: bool = True,
+        span_hidden: int = 256,
+        retrieval_temperature: float = 1.0,
+        train_k: int = 5,
+        epochs: int = 1,
+        questions_per_step: int = 4,
+        learning_rate: float = 3e-5,
+        warmup_ratio: float = 0.1,
+        max_steps: int | None = None,
+        device: str = AUTO,
+    ) -> None:
+        self.model = model
+        self.k = k
+        self.max_length = max_length
+        self.max_answer_tokens = max_answer_tokens
+        self.top_spans = top_spans
+        self.null_passage = null_passage
+        self.span_hidden = span_hidden
+        self.retrieval_temperature = retrieval_temperature
+        self.train_k = train_k
+        self.epochs = epochs
+        self.questions_per_step = questions_per_step
+        self.learning_rate = learning_rate
+        self.warmup_ratio = warmup_ratio
+        self.max_steps = max_steps
+        self.device = device
+
+    @functools.cached_property
+    def model_ref_(self) -> ModelRef:
+        return resolve_model(default_model(HUB_MODEL, OFFLINE_MODEL) if self.model == AUTO else self.model)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"model": self.model_ref_.identity()}
+
+    @property
+    def device_(self) -> str:
+        if self.device != AUTO:
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    # -- the model ----------------------------------------------------------------------------
+    def reader(self) -> Any:
+        """The SpanReader and its tokenizer: trained ones after fit / load_fit, else the start."""
+        if getattr(self, "reader_", None) is None:
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging
+
+            from retbench_readers.realm_model import SpanReader
+
+            logging.disable_progress_bar()
+            fitted = getattr(self, "model_dir_", None)
+            path = str(fitted / "encoder") if fitted else self.model_ref_.path
+            self.tokenizer_ = AutoTokenizer.from_pretrained(path)
+            encoder = AutoModel.from_pretrained(path)
+            torch.manual_seed(0)  # the untrained span head is the same in every run
+            self.reader_ = SpanReader(encoder, hidden=self.span_hidden, max_answer_tokens=self.max_answer_tokens,
+                                      null_passage=self.null_passage)
+            if fitted:
+                from safetensors.torch import load_file
+
+                self.reader_.load_state_dict(load_file(str(fitted / "head.safetensors")), strict=False)
+            self.reader_.to(self.device_)
+        return self.reader_
+
+    def encode(self, question: str, passages: Sequence[Passage]) -> Any:
+        from retbench_readers.realm_model import Encoded
+
+        self.reader()
+        texts = [p.contents(": ") for p in passages]
+        batch = self.tokenizer_([question] * len(texts), texts, truncation="only_second", max_length=self.max_length,
+                                padding=True, return_offsets_mapping=True, return_tensors="pt")
+        import torch
+
+        passage_mask = torch.tensor([[1 if s == 1 else 0 for s in batch.sequence_ids(i)] for i in range(len(texts))])
+        offsets = [[tuple(o) for o in row] for row in batch["offset_mapping"].tolist()]
+        return Encoded(
+            input_ids=batch["input_ids"].to(self.device_),
+            attention_mask=batch["attention_mask"].to(self.device_),
+            token_type_ids=batch["token_type_ids"].to(self.device_) if "token_type_ids" in batch else None,
+            passage_mask=passage_mask.to(self.device_),
+            offsets=offsets,
+            texts=texts,
+        )
+
+    def _prior_scores(self, scores: Sequence[float]) -> Any:
+        import torch
+
+        return torch.tensor(list(scores), dtype=torch.float32, device=self.device_) / self.retrieval_temperature
+
+    # -- answering ----------------------------------------------------------------------------
+    def answer(self, queries: Queries, injections: Mapping[str, Injection]) -> list[Answer]:
+        import torch
+
+        model = self.reader()
+        model.eval()
+        answers = []
+        with torch.inference_mode():
+            for qid, question in queries.items():
+                passages = injections[qid].passages[: self.k] if qid in injections else []
+                answers.append(self._answer_one(qid, question, passages))
+        return answers
+
+    def _answer_one(self, qid: str, question: str, passages: Sequence[Passage]) -> Answer:
+        import torch
+
+        if not passages:
+            return Answer(qid=qid, text="", extra={"reason": "no passage"})
+        batch = self.encode(question, passages)
+        logits = self.reader_.span_logits(batch)
+        log_span = logits.flatten(1).log_softmax(dim=1).view_as(logits)
+        prior = self.reader_.passage_log_prior(self._prior_scores(
+            [p.extra.get("retrieval_score", 0.0) for p in passages]))
+        candidates: dict[str, list[float]] = {}
+        shown: dict[str, tuple[str, str]] = {}
+        width = logits.shape[2]
+        for z in range(len(passages)):
+            top = torch.topk(log_span[z].flatten(), k=min(self.top_spans, log_span[z].numel()))
+            for value, flat in zip(top.values.tolist(), top.indices.tolist()):
+                if value == float("-inf"):
+                    continue
+                start, offset = divmod(flat, width)
+                text = batch.texts[z][batch.offsets[z][start][0] : batch.offsets[z][start + offset][1]]
+                key = normalize_answer(text)
+                candidates.setdefault(key, []).append(value + float(prior[z]))
+                shown.setdefault(key, (text, passages[z].id))
+        if not candidates:
+            return Answer(qid=qid, text="", extra={"reason": "no span"})
+        scored = {key: float(torch.logsumexp(torch.tensor(v), dim=0)) for key, v in candidates.items()}
+        best = max(scored, key=scored.get)
+        return Answer(qid=qid, text=shown[best][0], extra={"log_prob": round(scored[best], 4),
+                                                          "passage": shown[best][1]})
+
+    # -- training -----------------------------------------------------------------------------
+    def gold_spans(self, batch: Any, answers: Sequence[str]) -> Any:
+        """Spans (passage, start token, width) whose text is a gold answer: every case-
+        insensitive occurrence of an answer that starts and ends on token boundaries."""
+        import torch
+
+        gold = torch.zeros((len(batch.texts), batch.input_ids.shape[1], self.max_answer_tokens), dtype=torch.bool)
+        mask = batch.passage_mask.tolist()
+        for z, text in enumerate(batch.texts):
+            starts = {o[0]: i for i, o in enumerate(batch.offsets[z]) if mask[z][i]}
+            ends = {o[1]: i for i, o in enumerate(batch.offsets[z]) if mask[z][i]}
+            for answer in answers:
+                if not answer.strip():
+                    continue
+                for found in re.finditer(re.escape(answer.strip()), text, flags=re.IGNORECASE):
+                    i, j = starts.get(found.start()), ends.get(found.end())
+                    if i is not None and j is not None and 0 <= j - i < self.max_answer_tokens:
+                        gold[z, i, j - i] = True
+        return gold.to(self.device_)
+
+    def fit(self, train: DatasetSplit, *, retriever: Any, workdir: Path) -> dict[str, Any]:
+        import torch
+        from transformers import get_linear_schedule_with_warmup
+
+        if retriever is None:
+            raise ConfigError("realm: training needs a retriever (--retriever) to find passages")
+        self.model_dir_ = None
+        self.reader_ = None
+        model = self.reader()
+        qids = [q for q in train.queries if train.answers.get(q)]
+        run = retriever.search({q: train.queries[q] for q in qids}, k=self.train_k)
+        examples, skipped = [], 0
+        for qid in track(qids, description="realm: finding answer spans"):
+            ranked = sorted(run.get(qid, {}).items(), key=lambda x: -x[1])[: self.train_k]
+            if not ranked:
+                skipped += 1
+                continue
+            passages = train.corpus.get([d for d, _ in ranked])
+            batch = self.encode(train.queries[qid], passages)
+            gold = self.gold_spans(batch, train.answers[qid])
+            if not gold.any():
+                skipped += 1
+                continue
+            examples.append((batch, [s for _, s in ranked], gold))
+        if not examples:
+            raise ConfigError(f"realm: no training question of {train.name} ({train.split}) has its answer "
+                              "in a retrieved passage")
+        steps_per_epoch = math.ceil(len(examples) / self.questions_per_step)
+        total = self.epochs * steps_per_epoch if self.max_steps is None else min(self.max_steps,
+                                                                                 self.epochs * steps_per_epoch)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=0.01)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * total), total)
+        losses: list[float] = []
+        started = time.perf_counter()
+        model.train()
+        order = list(range(len(examples)))
+        schedule = []
+        for epoch in range(self.epochs):
+            random.Random(epoch).shuffle(order)
+            schedule += [order[s : s + self.questions_per_step] for s in range(0, len(order), self.questions_per_step)]
+        for group in track(schedule[:total], description="training (realm)"):
+            loss = torch.stack([-model.marginal_log_likelihood(b, self._prior_scores(s), g)
+                                for b, s, g in (examples[i] for i in group)]).mean()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(round(loss.item(), 5))
+        self._save(workdir)
+        tenth = max(1, len(losses) // 10)
+        return {"train_questions": len(qids), "used_questions": len(examples), "skipped_no_answer_span": skipped,
+                "steps": len(losses), "loss_curve": losses,
+                "loss_first_tenth": round(sum(losses[:tenth]) / tenth, 4),
+                "loss_last_tenth": round(sum(losses[-tenth:]) / tenth, 4),
+                "train_seconds": round(time.perf_counter() - started, 2)}
+
+    def _save(self, workdir: Path) -> None:
+        from safetensors.torch import save_file
+
+        folder = workdir / "model"
+        self.reader_.encoder.save_pretrained(folder / "encoder", safe_serialization=True)
+        self.tokenizer_.save_pretrained(folder / "encoder")
+        head = {k: v.detach().cpu().contiguous() for k, v in self.reader_.state_dict().items()
+                if not k.startswith("encoder.")}
+        save_file(head, str(folder / "head.safetensors"))
+        (folder / "settings.json").write_text(json.dumps(self.get_params(), indent=1))
+        self.load_fit(workdir=workdir)
+
+    def load_fit(self, *, workdir: Path) -> None:
+        self.model_dir_ = workdir / "model"
+        self.reader_ = None

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+import retbench_readers.plugin
+from retbench import ConfigError, Injection, Passage, RunConfig, evaluate
+from retbench.testing import make_plugin_manager, mock_split
+from retbench_readers.prompts import build_prompt, extract_answer
+from retbench_readers.rag import RagReader
+from retbench_readers.realm import RealmReader
+
+PASSAGES = [Passage("d1", "Paris is the capital of France.", "France"),
+            Passage("d2", "Berlin is the capital of Germany.", "Germany")]
+
+
+@pytest.mark.parametrize("output, answer", [
+    ("Paris.", "Paris"),
+    ("  \nAnswer: \"Paris\"\nQuestion: next", "Paris"),
+    ("France's capital is on the Seine. So the answer is: Paris.", "Paris"),
+    ("The answer is Barack Obama", "Barack Obama"),
+])
+def test_short_answer_extraction(output, answer):
+    assert extract_answer(output) == answer
+
+
+def test_prompts_hold_the_passages_and_the_question():
+    prompt = build_prompt("short", "capital of France?", PASSAGES)
+    assert "Passage 1: France: Paris is the capital of France." in prompt and prompt.endswith(
+        "Question: capital of France?\nAnswer:")
+    assert "Passage" not in build_prompt("closed-book", "q?", [])
+    assert build_prompt("Q: {question} / {passages}", "q?", PASSAGES[:1]) == "Q: q? / Passage 1: France: Paris is the capital of France."
+    with pytest.raises(ConfigError, match="neither a known name"):
+        build_prompt("no placeholders", "q", [])
+
+
+class Recorder:
+    name = "recorder"
+
+    def __init__(self):
+        self.prompts = []
+
+    def generate(self, prompts, *, max_new_tokens):
+        self.prompts += prompts
+        self.last_usage_ = [{"tokens_in": len(p), "tokens_out": 1} for p in prompts]
+        return ["So the answer is: Paris." for _ in prompts]
+
+
+def test_rag_reader_uses_k_passages_and_the_closed_book_mode_none():
+    reader, recorder = RagReader(k=1), Recorder()
+    reader.set_generator(recorder)
+    answers = reader.answer({"q": "capital of France?"}, {"q": Injection(kind="in-context", passages=PASSAGES)})
+    assert answers[0].text == "Paris" and answers[0].extra["tokens_out"] == 1
+    assert "Paris is the capital" in recorder.prompts[0] and "Berlin" not in recorder.prompts[0]
+    closed = RagReader(mode="no-retrieval")
+    closed.set_generator(recorder)
+    closed.answer({"q": "capital of France?"}, {"q": Injection(kind="in-context", passages=PASSAGES)})
+    assert "Paris is the capital" not in recorder.prompts[-1]
+
+
+def test_parametric_injections_are_applied_around_their_question_only():
+    from contextlib import contextmanager
+
+    class Parametric(Recorder):
+        active = None
+
+        @contextmanager
+        def injected(self, payload):
+            self.active = payload
+            yield
+            self.active = None
+
+        def generate(self, prompts, *, max_new_tokens):
+            return [f"{self.active}" for _ in super().generate(prompts, max_new_tokens=max_new_tokens)]
+
+    reader, generator = RagReader(), Parametric()
+    reader.set_generator(generator)
+    answers = reader.answer({"a": "q1", "b": "q2"}, {"a": Injection(kind="prag", payload="lora-a"),
+                                                      "b": Injection(kind="in-context", passages=PASSAGES)})
+    assert [a.text for a in answers] == ["lora-a", "None"]
+    reader.set_generator(Recorder())
+    with pytest.raises(ConfigError, match="cannot take them"):
+        reader.answer({"a": "q1"}, {"a": Injection(kind="prag", payload="lora-a")})
+
+
+def test_rag_end_to_end_with_a_tiny_llama_reports_tokens(llama_dir, retbench_cache):
+    pm = make_plugin_manager(retbench_readers.plugin)
+    config = RunConfig(dataset="mock", retriever="oracle", reader="rag",
+                       generator_args={"model": str(llama_dir), "max_new_tokens": 4})
+    record = evaluate(config, pm=pm, cache=retbench_cache)
+    assert record.components["generator"]["name"] == "hf"
+    assert record.components["generator"]["fingerprint"]["model"]["revision"].startswith("sha256:")
+    assert {"EM", "F1"} <= set(record.metrics)
+    assert record.cost["tokens_in_per_question"] > 10 and 0 < record.cost["tokens_out_per_question"] <= 4
+    assert evaluate(config, pm=pm, cache=retbench_cache).cached
+
+
+def test_a_generator_for_a_reader_that_uses_none_is_an_error(llama_dir, retbench_cache):
+    config = RunConfig(dataset="mock", retriever="oracle", reader="echo", generator="hf")
+    with pytest.raises(ConfigError, match="does not use one"):
+        evaluate(config, pm=make_plugin_manager(retbench_readers.plugin), cache=retbench_cache)
+
+
+def test_realm_distant_supervision_marks_every_matching_span(bert_dir):
+    reader = RealmReader(model=str(bert_dir), max_answer_tokens=4)
+    passages = [Passage("a", "paris is in france and paris is big", "x"), Passage("b", "berlin", "y")]
+    batch = reader.encode("where is paris", passages)
+    gold = reader.gold_spans(batch, ["Paris"])
+    assert gold[0].sum() == 2 and gold[1].sum() == 0
+    spans = gold[0].nonzero().tolist()
+    for start, width in spans:
+        text = batch.texts[0][batch.offsets[0][start][0]: batch.offsets[0][start + width][1]]
+        assert text == "paris"
+
+
+def test_realm_marginal_likelihood_sums_over_passages(bert_dir):
+    reader = RealmReader(model=str(bert_dir), null_passage=False)
+    model = reader.reader()
+    passages = [Passage("a", "paris is in france", "x"), Passage("b", "paris again", "y")]
+    batch = reader.encode("where is paris", passages)
+    gold = reader.gold_spans(batch, ["paris"])
+    scores = torch.tensor([2.0, 0.5])
+    with torch.no_grad():
+        total = model.marginal_log_likelihood(batch, scores, gold)
+        logits = model.span_logits(batch).flatten(1).log_softmax(1)
+        per_passage = torch.logsumexp(logits.masked_fill(~gold.flatten(1), float("-inf")), 1)
+        expected = torch.logsumexp(per_passage + scores.log_softmax(0), 0)
+    assert float(total) == pytest.approx(float(expected), abs=1e-5)
+
+
+def test_realm_training_raises_the_answer_likelihood_and_is_cached(bert_dir, retbench_cache):
+    pm = make_plugin_manager(retbench_readers.plugin)
+    args = {"model": str(bert_dir), "epochs": 15, "questions_per_step": 2, "learning_rate": 1e-3, "k": 2,
+            "train_k": 2, "warmup_ratio": 0.0}
+    start = evaluate(RunConfig(dataset="mock", retriever="oracle", reader="realm", reader_args=args),
+                     pm=pm, cache=retbench_cache)
+    trained = evaluate(RunConfig(dataset="mock", retriever="oracle", reader="realm", reader_args=args,
+                                 fit_split="train"), pm=pm, cache=retbench_cache)
+    fit = trained.training["fit-reader"]
+    # q3's answer is a whole sentence, longer than 10 tokens with the tiny vocabulary: skipped
+    assert fit["used_questions"] == 3 and fit["skipped_no_answer_span"] == 1
+    assert fit["loss_last_tenth"] < fit["loss_first_tenth"]
+    assert trained.metrics["EM"] >= start.metrics["EM"] and trained.metrics["EM"] >= 0.5
+    again = evaluate(RunConfig(dataset="mock", retriever="oracle", reader="realm", reader_args=args,
+                               fit_split="train"), pm=pm, cache=retbench_cache)
+    assert again.cached and again.metrics == trained.metrics
