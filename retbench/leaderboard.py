@@ -36,8 +36,10 @@ COST_COLUMNS = (
 
 def system_label(record: RunRecord) -> str:
     parts = []
-    for role in ("retriever", "reader", "injector"):
+    for role in ("retriever", "reader", "generator", "injector"):
         name = record.config.get(role)
+        if role == "generator" and not name:  # the reader's default generator: still worth naming
+            name = (record.components.get(role) or {}).get("name")
         if not name:
             continue
         args = record.config.get(f"{role}_args") or {}

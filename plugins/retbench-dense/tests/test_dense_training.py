@@ -117,3 +117,16 @@ def test_fit_through_the_pipeline_is_cached_and_recorded(bert_dir, retbench_cach
     assert record.components["negatives"]["name"] == "bm25-hard"
     again = evaluate(config, pm=pm, cache=retbench_cache)
     assert again.cached and again.metrics == record.metrics
+
+
+def test_retbench_train_on_the_command_line(bert_dir, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from retbench.cli import cli
+
+    monkeypatch.setenv("RETBENCH_HOME", str(tmp_path / "home"))
+    args = ["train", "--retriever", "ance", "--retriever-arg", f"model={bert_dir}", "--retriever-arg", "max_steps=2",
+            "--negatives-arg", "refresh_every=1", "--dataset", "sample", "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert '"fit"' in result.output and (tmp_path / "home" / "fit").is_dir()

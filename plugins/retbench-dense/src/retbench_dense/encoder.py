@@ -77,6 +77,9 @@ class BiEncoder(torch.nn.Module):
     def embed(self, texts: Sequence[str], *, side: str) -> torch.Tensor:
         """Embeddings with gradients, shape (len(texts), dim)."""
         model, tokenizer, prefix, max_length = self._side(side)
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if positions:  # never past what the model can read (BERT: 512)
+            max_length = min(max_length, positions)
         batch = tokenizer([prefix + t for t in texts], padding=True, truncation=True,
                           max_length=max_length, return_tensors="pt").to(self.device)
         output = model(**batch)

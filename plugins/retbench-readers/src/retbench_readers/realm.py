@@ -115,7 +115,8 @@ class RealmReader(Component):
 
         self.reader()
         texts = [p.contents(": ") for p in passages]
-        batch = self.tokenizer_([question] * len(texts), texts, truncation="only_second", max_length=self.max_length,
+        limit = min(self.max_length, getattr(self.reader_.encoder.config, "max_position_embeddings", None) or self.max_length)
+        batch = self.tokenizer_([question] * len(texts), texts, truncation="only_second", max_length=limit,
                                 padding=True, return_offsets_mapping=True, return_tensors="pt")
         import torch
 
