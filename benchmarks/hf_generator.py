@@ -69,13 +69,16 @@ def main() -> None:
     single = HFGenerator(model=args.model, batch_size=1)
     model, tokenizer = batched.load()
     single.lm_, single.tokenizer_, single.usage_ = model, tokenizer, dict(batched.usage_)
-    results = {}
-    for label, work in (("harness, batched", lambda: harness(batched, texts)),
-                        ("bare generate, batched", lambda: bare(model, tokenizer, texts, args.batch_size)),
-                        ("harness, one at a time", lambda: harness(single, texts))):
-        runs = [work() for _ in range(args.repeats)]
-        results[label] = (statistics.median(len(texts) / s for s, _ in runs),
-                          statistics.median(t / s for s, t in runs))
+    settings = {"harness, batched": lambda: harness(batched, texts),
+                "bare generate, batched": lambda: bare(model, tokenizer, texts, args.batch_size),
+                "harness, one at a time": lambda: harness(single, texts)}
+    bare(model, tokenizer, texts[: args.batch_size], args.batch_size)  # warm-up, untimed
+    runs: dict[str, list[tuple[float, int]]] = {label: [] for label in settings}
+    for _ in range(args.repeats):  # interleaved, so drifts of a shared machine hit every setting
+        for label, work in settings.items():
+            runs[label].append(work())
+    results = {label: (statistics.median(len(texts) / s for s, _ in r), statistics.median(t / s for s, t in r))
+               for label, r in runs.items()}
     table = Table(title=f"hf generator, {len(texts)} questions, {MAX_NEW_TOKENS} new tokens, "
                         f"batch {args.batch_size}, median of {args.repeats}")
     for column in ("setting", "questions/s", "tokens/s", "ratio vs bare batched (questions/s)"):

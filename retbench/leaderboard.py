@@ -45,9 +45,11 @@ def system_label(record: RunRecord) -> str:
         args = record.config.get(f"{role}_args") or {}
         shown = ", ".join(f"{k}={v}" for k, v in sorted(args.items()))
         parts.append(f"{name} ({shown})" if shown else name)
-        if role == "retriever" and record.config.get("fit_split"):
+        if role == "retriever" and "fit" in record.training:
             negatives = (record.components.get("negatives") or {}).get("name") or "in-batch only"
             parts[-1] += f" [trained: {record.config['fit_split']}, {negatives} negatives]"
+        if role == "reader" and "fit-reader" in record.training:
+            parts[-1] += f" [trained: {record.config['fit_split']}]"
     return " + ".join(parts)
 
 
