@@ -75,6 +75,20 @@ def default_model(online: str, offline_spec: str) -> str:
     return online if network_available() else offline_spec
 
 
+def resolve_or_default(spec: str, *, hub: str, offline_spec: str) -> ModelRef:
+    """Resolve ``spec``; ``auto`` means ``hub`` when the hub answers, else ``offline_spec``."""
+    return resolve_model(default_model(hub, offline_spec) if spec == "auto" else spec)
+
+
+def torch_device(device: str) -> str:
+    """``auto``: the GPU when torch sees one, else the CPU; anything else as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def resolve_model(spec: str) -> ModelRef:
     if spec.startswith(OFFLINE_PREFIX):
         return _resolve_offline(spec)

@@ -17,48 +17,48 @@ def encoder(folder, **settings) -> BiEncoder:
 
 
 @pytest.mark.parametrize("pooling", ["cls", "mean", "last-token"])
-def test_padding_does_not_change_a_vector(bert_dir, pooling):
-    enc = encoder(bert_dir, pooling=pooling)
+def test_padding_does_not_change_a_vector(retbench_tiny_bert, pooling):
+    enc = encoder(retbench_tiny_bert, pooling=pooling)
     together = enc.encode(TEXTS, side="query", batch_size=3)
     alone = np.stack([enc.encode([t], side="query", batch_size=1)[0] for t in TEXTS])
     np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
-def test_pooling_modes_differ_and_follow_their_definition(bert_dir):
-    enc = encoder(bert_dir, pooling="mean")
+def test_pooling_modes_differ_and_follow_their_definition(retbench_tiny_bert):
+    enc = encoder(retbench_tiny_bert, pooling="mean")
     batch = enc.query_tokenizer(["capital of france"], return_tensors="pt")
     with torch.no_grad():
         hidden = enc.query_model(**batch).last_hidden_state[0]
     np.testing.assert_allclose(enc.encode(["capital of france"], side="query", batch_size=1)[0],
                                hidden.mean(0).numpy(), atol=1e-5)
-    cls = encoder(bert_dir, pooling="cls").encode(["capital of france"], side="query", batch_size=1)[0]
+    cls = encoder(retbench_tiny_bert, pooling="cls").encode(["capital of france"], side="query", batch_size=1)[0]
     np.testing.assert_allclose(cls, hidden[0].numpy(), atol=1e-5)
-    last = encoder(bert_dir, pooling="last-token").encode(["capital of france"], side="query", batch_size=1)[0]
+    last = encoder(retbench_tiny_bert, pooling="last-token").encode(["capital of france"], side="query", batch_size=1)[0]
     np.testing.assert_allclose(last, hidden[-1].numpy(), atol=1e-5)
 
 
-def test_normalisation_prefix_and_matryoshka(bert_dir):
-    plain = encoder(bert_dir, pooling="mean").encode(TEXTS, side="query", batch_size=2)
-    normed = encoder(bert_dir, pooling="mean", normalize=True, dim=8).encode(TEXTS, side="query", batch_size=2)
+def test_normalisation_prefix_and_matryoshka(retbench_tiny_bert):
+    plain = encoder(retbench_tiny_bert, pooling="mean").encode(TEXTS, side="query", batch_size=2)
+    normed = encoder(retbench_tiny_bert, pooling="mean", normalize=True, dim=8).encode(TEXTS, side="query", batch_size=2)
     assert normed.shape == (3, 8)
     np.testing.assert_allclose(np.linalg.norm(normed, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(normed, plain[:, :8] / np.linalg.norm(plain[:, :8], axis=1, keepdims=True), atol=1e-5)
-    prefixed = encoder(bert_dir, pooling="mean", query_prefix="query: ")
+    prefixed = encoder(retbench_tiny_bert, pooling="mean", query_prefix="query: ")
     assert not np.allclose(prefixed.encode(TEXTS, side="query", batch_size=2), plain)
     np.testing.assert_allclose(prefixed.encode(TEXTS, side="passage", batch_size=2), plain, atol=1e-5)
 
 
-def test_max_length_truncates(bert_dir):
-    enc = encoder(bert_dir, pooling="mean", passage_max_length=4)
+def test_max_length_truncates(retbench_tiny_bert):
+    enc = encoder(retbench_tiny_bert, pooling="mean", passage_max_length=4)
     long = enc.encode([TEXTS[1]], side="passage", batch_size=1)
     cut = enc.encode(["the nile"], side="passage", batch_size=1)  # [CLS] the nile [SEP]
     np.testing.assert_allclose(long, cut, atol=1e-6)
-    untruncated = encoder(bert_dir, pooling="mean").encode([TEXTS[1]], side="passage", batch_size=1)
+    untruncated = encoder(retbench_tiny_bert, pooling="mean").encode([TEXTS[1]], side="passage", batch_size=1)
     assert not np.allclose(long, untruncated)
 
 
-def test_bidirectional_attention_sees_later_tokens(llama_dir):
-    model, tokenizer = load_tower(str(llama_dir), revision=None, dtype="float32", bidirectional=False)
+def test_bidirectional_attention_sees_later_tokens(retbench_tiny_llama):
+    model, tokenizer = load_tower(str(retbench_tiny_llama), revision=None, dtype="float32", bidirectional=False)
     first = tokenizer(["paris is the capital"], return_tensors="pt")
     second = tokenizer(["paris is the river"], return_tensors="pt")
     with torch.no_grad():
@@ -69,16 +69,16 @@ def test_bidirectional_attention_sees_later_tokens(llama_dir):
     assert not torch.allclose(full[0], full[1], atol=1e-4)
 
 
-def test_unknown_pooling_and_dtype_are_clear_errors(bert_dir):
+def test_unknown_pooling_and_dtype_are_clear_errors(retbench_tiny_bert):
     with pytest.raises(ConfigError, match="pooling must be one of"):
         EncoderSettings(pooling="max")
     with pytest.raises(ConfigError, match="dtype must be one of"):
-        load_tower(str(bert_dir), revision=None, dtype="int8", bidirectional=False)
+        load_tower(str(retbench_tiny_bert), revision=None, dtype="int8", bidirectional=False)
 
 
-def test_separate_towers_save_and_load(bert_dir, tmp_path):
-    q_model, q_tok = load_tower(str(bert_dir), revision=None, dtype="float32", bidirectional=False)
-    p_model, p_tok = load_tower(str(bert_dir), revision=None, dtype="float32", bidirectional=False)
+def test_separate_towers_save_and_load(retbench_tiny_bert, tmp_path):
+    q_model, q_tok = load_tower(str(retbench_tiny_bert), revision=None, dtype="float32", bidirectional=False)
+    p_model, p_tok = load_tower(str(retbench_tiny_bert), revision=None, dtype="float32", bidirectional=False)
     with torch.no_grad():
         for parameter in p_model.parameters():
             parameter.add_(0.01)

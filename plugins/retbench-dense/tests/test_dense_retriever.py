@@ -11,8 +11,8 @@ import retbench_dense.plugin
 from retbench_dense.retriever import ANCE, DPR, DRAMA, sentence_transformers_config
 
 
-def test_contract(bert_dir):
-    check_retriever(DPR, {"model": str(bert_dir), "pooling": "mean"})
+def test_contract(retbench_tiny_bert):
+    check_retriever(DPR, {"model": str(retbench_tiny_bert), "pooling": "mean"})
 
 
 def test_offline_defaults_name_the_packaged_models(monkeypatch):
@@ -26,7 +26,7 @@ def test_offline_defaults_name_the_packaged_models(monkeypatch):
     assert ANCE.default_negatives == "ann" and DPR.default_negatives == "bm25-hard"
 
 
-def test_sentence_transformers_config_sets_auto_pooling(bert_dir, tmp_path):
+def test_sentence_transformers_config_sets_auto_pooling(retbench_tiny_bert, tmp_path):
     folder = tmp_path / "st"
     (folder / "1_Pooling").mkdir(parents=True)
     (folder / "modules.json").write_text(json.dumps([
@@ -35,14 +35,14 @@ def test_sentence_transformers_config_sets_auto_pooling(bert_dir, tmp_path):
         {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
     (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
     assert sentence_transformers_config(str(folder)) == {"normalize": True, "pooling": "mean"}
-    assert sentence_transformers_config(str(bert_dir)) == {}
+    assert sentence_transformers_config(str(retbench_tiny_bert)) == {}
 
 
-def test_fingerprint_follows_the_weights(bert_dir, tmp_path):
+def test_fingerprint_follows_the_weights(retbench_tiny_bert, tmp_path):
     import shutil
 
     copy = tmp_path / "copy"
-    shutil.copytree(bert_dir, copy)
+    shutil.copytree(retbench_tiny_bert, copy)
     before = DPR(model=str(copy)).fingerprint()
     assert before == DPR(model=str(copy)).fingerprint()
     weights = copy / "model.safetensors"
@@ -57,9 +57,9 @@ def test_missing_model_folder_and_hub_id_offline_are_clear_errors():
         _ = DPR(model="facebook/dpr-question_encoder-single-nq-base").models_
 
 
-def test_run_through_the_pipeline_records_the_resolved_model(bert_dir, retbench_cache):
+def test_run_through_the_pipeline_records_the_resolved_model(retbench_tiny_bert, retbench_cache):
     pm = make_plugin_manager(retbench_dense.plugin)
-    config = RunConfig(dataset="mock", retriever="dpr", retriever_args={"model": str(bert_dir), "pooling": "mean"})
+    config = RunConfig(dataset="mock", retriever="dpr", retriever_args={"model": str(retbench_tiny_bert), "pooling": "mean"})
     record = evaluate(config, pm=pm, cache=retbench_cache)
     fingerprint = record.components["retriever"]["fingerprint"]
     assert fingerprint["query_model"]["revision"].startswith("sha256:")
@@ -69,24 +69,24 @@ def test_run_through_the_pipeline_records_the_resolved_model(bert_dir, retbench_
 
 
 @pytest.mark.parametrize("factory", ["HNSW8", "IVF2,Flat"])
-def test_approximate_indexes_agree_with_exact_search_on_a_small_corpus(bert_dir, tmp_path, factory):
+def test_approximate_indexes_agree_with_exact_search_on_a_small_corpus(retbench_tiny_bert, tmp_path, factory):
     split = mock_split()
-    exact = DPR(model=str(bert_dir), pooling="mean")
+    exact = DPR(model=str(retbench_tiny_bert), pooling="mean")
     exact.index(split.corpus, workdir=tmp_path / "exact")
-    approx = DPR(model=str(bert_dir), pooling="mean", index_factory=factory, search_params="nprobe=2" if "IVF" in factory else "")
+    approx = DPR(model=str(retbench_tiny_bert), pooling="mean", index_factory=factory, search_params="nprobe=2" if "IVF" in factory else "")
     approx.index(split.corpus, workdir=tmp_path / factory)
     a, b = exact.search(split.queries, k=3), approx.search(split.queries, k=3)
     assert {q: list(r)[:1] for q, r in a.items()} == {q: list(r)[:1] for q, r in b.items()}
 
 
-def test_bad_index_factory_is_a_clear_error(bert_dir, tmp_path):
+def test_bad_index_factory_is_a_clear_error(retbench_tiny_bert, tmp_path):
     with pytest.raises(ConfigError, match="faiss index 'Nope'"):
-        DPR(model=str(bert_dir), index_factory="Nope").index(mock_split().corpus, workdir=tmp_path)
+        DPR(model=str(retbench_tiny_bert), index_factory="Nope").index(mock_split().corpus, workdir=tmp_path)
 
 
-def test_killed_encoding_resumes_at_the_first_missing_shard(bert_dir, tmp_path):
+def test_killed_encoding_resumes_at_the_first_missing_shard(retbench_tiny_bert, tmp_path):
     split = mock_split()
-    retriever = DPR(model=str(bert_dir), pooling="mean", shard_size=2)
+    retriever = DPR(model=str(retbench_tiny_bert), pooling="mean", shard_size=2)
     calls = []
     original = retriever.encode_passages
 
@@ -102,15 +102,15 @@ def test_killed_encoding_resumes_at_the_first_missing_shard(bert_dir, tmp_path):
     calls.clear()
     retriever.index(split.corpus, workdir=tmp_path)
     assert calls == [["d3", "d4"], ["d5", "d6"]]  # shard 0 (d1, d2) was kept
-    fresh = DPR(model=str(bert_dir), pooling="mean")
+    fresh = DPR(model=str(retbench_tiny_bert), pooling="mean")
     fresh.index(split.corpus, workdir=tmp_path / "fresh")
     ranked = {q: list(r) for q, r in retriever.search(split.queries, k=6).items()}
     assert ranked == {q: list(r) for q, r in fresh.search(split.queries, k=6).items()}
 
 
-def test_float16_storage_and_matryoshka_dim(bert_dir, tmp_path):
+def test_float16_storage_and_matryoshka_dim(retbench_tiny_bert, tmp_path):
     split = mock_split()
-    retriever = DPR(model=str(bert_dir), pooling="mean", embedding_dtype="float16", dim=16, normalize=True)
+    retriever = DPR(model=str(retbench_tiny_bert), pooling="mean", embedding_dtype="float16", dim=16, normalize=True)
     retriever.index(split.corpus, workdir=tmp_path)
     stored = np.load(tmp_path / "embeddings" / "shard-000000.npy")
     assert stored.dtype == np.float16 and stored.shape == (len(split.corpus), 16)
@@ -118,20 +118,20 @@ def test_float16_storage_and_matryoshka_dim(bert_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_several_devices_share_the_shards(bert_dir, tmp_path):
+def test_several_devices_share_the_shards(retbench_tiny_bert, tmp_path):
     split = mock_split()
-    one = DPR(model=str(bert_dir), pooling="mean", shard_size=2)
+    one = DPR(model=str(retbench_tiny_bert), pooling="mean", shard_size=2)
     one.index(split.corpus, workdir=tmp_path / "one")
-    two = DPR(model=str(bert_dir), pooling="mean", shard_size=2, devices=["cpu", "cpu"])
+    two = DPR(model=str(retbench_tiny_bert), pooling="mean", shard_size=2, devices=["cpu", "cpu"])
     two.index(split.corpus, workdir=tmp_path / "two")
     for shard in range(3):
         np.testing.assert_allclose(np.load(tmp_path / "two" / "embeddings" / f"shard-{shard:06d}.npy"),
                                    np.load(tmp_path / "one" / "embeddings" / f"shard-{shard:06d}.npy"), atol=1e-5)
 
 
-def test_drama_trains_and_evaluates_on_a_tiny_llama(llama_dir, retbench_cache):
+def test_drama_trains_and_evaluates_on_a_tiny_llama(retbench_tiny_llama, retbench_cache):
     pm = make_plugin_manager(retbench_dense.plugin)
-    args = {"model": str(llama_dir), "epochs": 2, "train_batch_size": 2, "learning_rate": 1e-3}
+    args = {"model": str(retbench_tiny_llama), "epochs": 2, "train_batch_size": 2, "learning_rate": 1e-3}
     config = RunConfig(dataset="mock", retriever="drama", fit_split="train", negatives="in-batch", retriever_args=args)
     record = evaluate(config, pm=pm, cache=retbench_cache)
     settings = record.components["retriever"]["fingerprint"]["settings"]

@@ -12,8 +12,8 @@ from retbench_dense.training import false_negative_mask, training_items
 ITEMS = training_items(mock_split("train"))
 
 
-def tiny_dpr(bert_dir, **params) -> DPR:
-    defaults = {"model": str(bert_dir), "pooling": "mean", "train_batch_size": 2, "learning_rate": 1e-3,
+def tiny_dpr(retbench_tiny_bert, **params) -> DPR:
+    defaults = {"model": str(retbench_tiny_bert), "pooling": "mean", "train_batch_size": 2, "learning_rate": 1e-3,
                 "warmup_ratio": 0.0, "epochs": 20}
     return DPR(**{**defaults, **params})
 
@@ -28,19 +28,19 @@ def test_a_positive_of_the_question_is_not_its_negative():
     assert false_negative_mask(batch, ["p1", "p2", "n"]).tolist() == [[False, True, False], [False, False, False]]
 
 
-def test_loss_goes_down(bert_dir, tmp_path):
-    retriever = tiny_dpr(bert_dir)
+def test_loss_goes_down(retbench_tiny_bert, tmp_path):
+    retriever = tiny_dpr(retbench_tiny_bert)
     report = retriever.fit(mock_split("train"), negatives=RandomNegatives(), workdir=tmp_path, seed=1)
     assert report["steps"] == 40 and len(report["loss_curve"]) == 40
     assert report["loss_last_tenth"] < 0.5 * report["loss_first_tenth"]
     assert (tmp_path / "model" / "query" / "model.safetensors").is_file()
 
 
-def test_training_changes_the_ranking_and_is_reproducible(bert_dir, tmp_path):
+def test_training_changes_the_ranking_and_is_reproducible(retbench_tiny_bert, tmp_path):
     split = mock_split()
-    start = tiny_dpr(bert_dir)
+    start = tiny_dpr(retbench_tiny_bert)
     start.index(split.corpus, workdir=tmp_path / "start")
-    trained = [tiny_dpr(bert_dir) for _ in range(2)]
+    trained = [tiny_dpr(retbench_tiny_bert) for _ in range(2)]
     runs = []
     for n, retriever in enumerate(trained):
         retriever.fit(mock_split("train"), negatives=InBatch(), workdir=tmp_path / f"fit{n}", seed=3)
@@ -52,7 +52,7 @@ def test_training_changes_the_ranking_and_is_reproducible(bert_dir, tmp_path):
     assert start.search(split.queries, k=6) != runs[0]
 
 
-def test_killed_training_resumes_from_its_checkpoint(bert_dir, tmp_path):
+def test_killed_training_resumes_from_its_checkpoint(retbench_tiny_bert, tmp_path):
     class Crash(InBatch):
         calls = 0
         crash_at = 3
@@ -68,10 +68,10 @@ def test_killed_training_resumes_from_its_checkpoint(bert_dir, tmp_path):
 
     sampler = Crash()
     with pytest.raises(RuntimeError, match="killed"):
-        tiny_dpr(bert_dir, max_steps=4, checkpoint_every=1).fit(
+        tiny_dpr(retbench_tiny_bert, max_steps=4, checkpoint_every=1).fit(
             mock_split("train"), negatives=sampler, workdir=tmp_path, seed=0)
     Crash.calls = 0
-    report = tiny_dpr(bert_dir, max_steps=4, checkpoint_every=1).fit(
+    report = tiny_dpr(retbench_tiny_bert, max_steps=4, checkpoint_every=1).fit(
         mock_split("train"), negatives=sampler, workdir=tmp_path, seed=0)
     assert Crash.calls == 2  # steps 3 and 4: steps 1 and 2 came from the checkpoint
     assert report["steps"] == 4
@@ -97,19 +97,19 @@ def test_random_negatives_exclude_positives_and_follow_the_seed():
     assert all(len(set(c)) == 3 and not set(c) & set(i["positives"]) for c, i in zip(first, ITEMS))
 
 
-def test_ann_negatives_refresh_on_schedule_and_are_logged(bert_dir, tmp_path):
+def test_ann_negatives_refresh_on_schedule_and_are_logged(retbench_tiny_bert, tmp_path):
     sampler = AnnNegatives(refresh_every=2, depth=5)
-    report = tiny_dpr(bert_dir, epochs=3).fit(mock_split("train"), negatives=sampler, workdir=tmp_path, seed=0)
+    report = tiny_dpr(retbench_tiny_bert, epochs=3).fit(mock_split("train"), negatives=sampler, workdir=tmp_path, seed=0)
     assert [entry["step"] for entry in report["negatives_log"]] == [0, 2, 4, 6]
     assert report["negatives"] == "ann"
     for item in ITEMS:
         assert not set(sampler.candidates_[item["qid"]]) & set(item["positives"])
 
 
-def test_fit_through_the_pipeline_is_cached_and_recorded(bert_dir, retbench_cache):
+def test_fit_through_the_pipeline_is_cached_and_recorded(retbench_tiny_bert, retbench_cache):
     pm = make_plugin_manager(retbench_dense.plugin)
     config = RunConfig(dataset="mock", retriever="dpr", fit_split="train",
-                       retriever_args={"model": str(bert_dir), "pooling": "mean", "epochs": 2, "train_batch_size": 2})
+                       retriever_args={"model": str(retbench_tiny_bert), "pooling": "mean", "epochs": 2, "train_batch_size": 2})
     record = evaluate(config, pm=pm, cache=retbench_cache)
     training = record.training["fit"]
     assert training["negatives"] == "bm25-hard" and training["train"]["split"] == "train"
@@ -119,13 +119,13 @@ def test_fit_through_the_pipeline_is_cached_and_recorded(bert_dir, retbench_cach
     assert again.cached and again.metrics == record.metrics
 
 
-def test_retbench_train_on_the_command_line(bert_dir, tmp_path, monkeypatch):
+def test_retbench_train_on_the_command_line(retbench_tiny_bert, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from retbench.cli import cli
 
     monkeypatch.setenv("RETBENCH_HOME", str(tmp_path / "home"))
-    args = ["train", "--retriever", "ance", "--retriever-arg", f"model={bert_dir}", "--retriever-arg", "max_steps=2",
+    args = ["train", "--retriever", "ance", "--retriever-arg", f"model={retbench_tiny_bert}", "--retriever-arg", "max_steps=2",
             "--negatives-arg", "refresh_every=1", "--dataset", "sample", "--json"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output

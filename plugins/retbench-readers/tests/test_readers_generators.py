@@ -7,22 +7,22 @@ from retbench import ConfigError
 from retbench_readers.hf_generator import HFGenerator, cut_at_stop
 
 
-def generator(llama_dir, **params) -> HFGenerator:
-    return HFGenerator(model=str(llama_dir), **params)
+def generator(retbench_tiny_llama, **params) -> HFGenerator:
+    return HFGenerator(model=str(retbench_tiny_llama), **params)
 
 
-def test_batched_generation_equals_one_at_a_time(llama_dir):
+def test_batched_generation_equals_one_at_a_time(retbench_tiny_llama):
     prompts = ["paris is the capital of", "the nile", "what is the highest mountain on earth and where is it"]
-    gen = generator(llama_dir, batch_size=3, max_new_tokens=6)
+    gen = generator(retbench_tiny_llama, batch_size=3, max_new_tokens=6)
     together = gen.generate(prompts)
-    alone = [generator(llama_dir, batch_size=1, max_new_tokens=6).generate([p])[0] for p in prompts]
+    alone = [generator(retbench_tiny_llama, batch_size=1, max_new_tokens=6).generate([p])[0] for p in prompts]
     assert together == alone
     assert all(0 < u["tokens_out"] <= 6 for u in gen.last_usage_)
     assert gen.usage_["calls"] == 3 and gen.usage_["tokens_in"] == sum(u["tokens_in"] for u in gen.last_usage_)
 
 
-def test_greedy_generation_is_the_models_argmax(llama_dir):
-    gen = generator(llama_dir, max_new_tokens=1)
+def test_greedy_generation_is_the_models_argmax(retbench_tiny_llama):
+    gen = generator(retbench_tiny_llama, max_new_tokens=1)
     model, tokenizer = gen.load()
     ids = tokenizer("paris is the capital of", return_tensors="pt")
     with torch.no_grad():
@@ -35,8 +35,8 @@ def test_stop_strings_cut_the_output():
     assert cut_at_stop("Paris", ["\n"]) == "Paris"
 
 
-def test_loglikelihood_is_the_sum_of_token_logprobs(llama_dir):
-    gen = generator(llama_dir)
+def test_loglikelihood_is_the_sum_of_token_logprobs(retbench_tiny_llama):
+    gen = generator(retbench_tiny_llama)
     model, tokenizer = gen.load()
     context, continuation = "paris is the", " capital"
     ids = tokenizer(context + continuation, add_special_tokens=False, return_tensors="pt")["input_ids"]
@@ -49,11 +49,11 @@ def test_loglikelihood_is_the_sum_of_token_logprobs(llama_dir):
     assert b < a  # more tokens, more (negative) log-probability
 
 
-def test_sampling_follows_the_seed(llama_dir):
-    first = generator(llama_dir, temperature=1.0, seed=3, max_new_tokens=8).generate(["the nile"])
-    assert first == generator(llama_dir, temperature=1.0, seed=3, max_new_tokens=8).generate(["the nile"])
+def test_sampling_follows_the_seed(retbench_tiny_llama):
+    first = generator(retbench_tiny_llama, temperature=1.0, seed=3, max_new_tokens=8).generate(["the nile"])
+    assert first == generator(retbench_tiny_llama, temperature=1.0, seed=3, max_new_tokens=8).generate(["the nile"])
 
 
-def test_bad_dtype_is_a_clear_error(llama_dir):
+def test_bad_dtype_is_a_clear_error(retbench_tiny_llama):
     with pytest.raises(ConfigError, match="dtype must be one of"):
-        generator(llama_dir, dtype="int4").load()
+        generator(retbench_tiny_llama, dtype="int4").load()

@@ -83,10 +83,10 @@ def test_parametric_injections_are_applied_around_their_question_only():
         reader.answer({"a": "q1"}, {"a": Injection(kind="prag", payload="lora-a")})
 
 
-def test_rag_end_to_end_with_a_tiny_llama_reports_tokens(llama_dir, retbench_cache):
+def test_rag_end_to_end_with_a_tiny_llama_reports_tokens(retbench_tiny_llama, retbench_cache):
     pm = make_plugin_manager(retbench_readers.plugin)
     config = RunConfig(dataset="mock", retriever="oracle", reader="rag",
-                       generator_args={"model": str(llama_dir), "max_new_tokens": 4})
+                       generator_args={"model": str(retbench_tiny_llama), "max_new_tokens": 4})
     record = evaluate(config, pm=pm, cache=retbench_cache)
     assert record.components["generator"]["name"] == "hf"
     assert record.components["generator"]["fingerprint"]["model"]["revision"].startswith("sha256:")
@@ -95,14 +95,14 @@ def test_rag_end_to_end_with_a_tiny_llama_reports_tokens(llama_dir, retbench_cac
     assert evaluate(config, pm=pm, cache=retbench_cache).cached
 
 
-def test_a_generator_for_a_reader_that_uses_none_is_an_error(llama_dir, retbench_cache):
+def test_a_generator_for_a_reader_that_uses_none_is_an_error(retbench_tiny_llama, retbench_cache):
     config = RunConfig(dataset="mock", retriever="oracle", reader="echo", generator="hf")
     with pytest.raises(ConfigError, match="does not use one"):
         evaluate(config, pm=make_plugin_manager(retbench_readers.plugin), cache=retbench_cache)
 
 
-def test_realm_distant_supervision_marks_every_matching_span(bert_dir):
-    reader = RealmReader(model=str(bert_dir), max_answer_tokens=4)
+def test_realm_distant_supervision_marks_every_matching_span(retbench_tiny_bert):
+    reader = RealmReader(model=str(retbench_tiny_bert), max_answer_tokens=4)
     passages = [Passage("a", "paris is in france and paris is big", "x"), Passage("b", "berlin", "y")]
     batch = reader.encode("where is paris", passages)
     gold = reader.gold_spans(batch, ["Paris"])
@@ -113,8 +113,8 @@ def test_realm_distant_supervision_marks_every_matching_span(bert_dir):
         assert text == "paris"
 
 
-def test_realm_marginal_likelihood_sums_over_passages(bert_dir):
-    reader = RealmReader(model=str(bert_dir), null_passage=False)
+def test_realm_marginal_likelihood_sums_over_passages(retbench_tiny_bert):
+    reader = RealmReader(model=str(retbench_tiny_bert), null_passage=False)
     model = reader.reader()
     passages = [Passage("a", "paris is in france", "x"), Passage("b", "paris again", "y")]
     batch = reader.encode("where is paris", passages)
@@ -128,9 +128,9 @@ def test_realm_marginal_likelihood_sums_over_passages(bert_dir):
     assert float(total) == pytest.approx(float(expected), abs=1e-5)
 
 
-def test_realm_training_raises_the_answer_likelihood_and_is_cached(bert_dir, retbench_cache):
+def test_realm_training_raises_the_answer_likelihood_and_is_cached(retbench_tiny_bert, retbench_cache):
     pm = make_plugin_manager(retbench_readers.plugin)
-    args = {"model": str(bert_dir), "epochs": 15, "questions_per_step": 2, "learning_rate": 1e-3, "k": 2,
+    args = {"model": str(retbench_tiny_bert), "epochs": 15, "questions_per_step": 2, "learning_rate": 1e-3, "k": 2,
             "train_k": 2, "warmup_ratio": 0.0}
     start = evaluate(RunConfig(dataset="mock", retriever="oracle", reader="realm", reader_args=args),
                      pm=pm, cache=retbench_cache)

@@ -18,7 +18,7 @@ import numpy as np
 
 from retbench import Component, ConfigError, Corpus, DatasetSplit, Passage, Run
 from retbench.cache import atomic_write_json
-from retbench.models import ModelRef, default_model, resolve_model
+from retbench.models import ModelRef, default_model, resolve_model, torch_device
 from retbench.types import Queries
 from retbench_dense.embeddings import STORAGE_DTYPES, EmbeddingStore, encode_shards
 from retbench_dense.settings import EncoderSettings, passage_text
@@ -160,11 +160,7 @@ class DenseRetriever(Component):
     # -- the model ----------------------------------------------------------------------------
     @property
     def device_(self) -> str:
-        if self.device != AUTO:
-            return self.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return torch_device(self.device)
 
     def encoder(self) -> Any:
         """The BiEncoder: the trained model after ``fit`` / ``load_fit``, else the starting checkpoint."""
@@ -213,7 +209,8 @@ class DenseRetriever(Component):
             encode_shards(self.encode_passages, corpus, store, missing, dtype=self.embedding_dtype,
                           description=f"encoding ({self.name})")
         dim = store.read(0).shape[1]
-        self.index_ = faiss_index.build_index(store, dim=dim, factory=self.index_factory, search_params=self.search_params)
+        self.index_ = faiss_index.build_index(store, dim=dim, factory=self.index_factory,
+                                              search_params=self.search_params)
         faiss_index.save(self.index_, workdir / "index.faiss")
         self.ids_ = corpus.ids
         atomic_write_json(workdir / "ids.json", self.ids_)

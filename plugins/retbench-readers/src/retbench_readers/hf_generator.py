@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from retbench import Component, ConfigError
-from retbench.models import ModelRef, default_model, resolve_model
+from retbench.models import ModelRef, resolve_or_default, torch_device
 
 AUTO = "auto"
 HUB_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -58,18 +58,14 @@ class HFGenerator(Component):
 
     @functools.cached_property
     def model_ref_(self) -> ModelRef:
-        return resolve_model(default_model(HUB_MODEL, OFFLINE_MODEL) if self.model == AUTO else self.model)
+        return resolve_or_default(self.model, hub=HUB_MODEL, offline_spec=OFFLINE_MODEL)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"model": self.model_ref_.identity()}
 
     @property
     def device_(self) -> str:
-        if self.device != AUTO:
-            return self.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return torch_device(self.device)
 
     def load(self) -> tuple[Any, Any]:
         """The (model, tokenizer) pair, loaded once."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from retbench import Answer, Component, ConfigError, DatasetSplit, Injection, Passage, track
 from retbench.metrics.answer import normalize_answer
-from retbench.models import ModelRef, default_model, resolve_model
+from retbench.models import ModelRef, resolve_or_default, torch_device
 from retbench.types import Queries
 
 AUTO = "auto"
@@ -72,18 +72,14 @@ class RealmReader(Component):
 
     @functools.cached_property
     def model_ref_(self) -> ModelRef:
-        return resolve_model(default_model(HUB_MODEL, OFFLINE_MODEL) if self.model == AUTO else self.model)
+        return resolve_or_default(self.model, hub=HUB_MODEL, offline_spec=OFFLINE_MODEL)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"model": self.model_ref_.identity()}
 
     @property
     def device_(self) -> str:
-        if self.device != AUTO:
-            return self.device
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return torch_device(self.device)
 
     # -- the model ----------------------------------------------------------------------------
     def reader(self) -> Any:
@@ -115,7 +111,8 @@ class RealmReader(Component):
 
         self.reader()
         texts = [p.contents(": ") for p in passages]
-        limit = min(self.max_length, getattr(self.reader_.encoder.config, "max_position_embeddings", None) or self.max_length)
+        positions = getattr(self.reader_.encoder.config, "max_position_embeddings", None)
+        limit = min(self.max_length, positions or self.max_length)
         batch = self.tokenizer_([question] * len(texts), texts, truncation="only_second", max_length=limit,
                                 padding=True, return_offsets_mapping=True, return_tensors="pt")
         import torch
