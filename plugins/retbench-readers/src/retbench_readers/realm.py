@@ -96,9 +96,10 @@ class RealmReader(Component):
             path = str(fitted / "encoder") if fitted else self.model_ref_.path
             self.tokenizer_ = AutoTokenizer.from_pretrained(path)
             encoder = AutoModel.from_pretrained(path)
-            torch.manual_seed(0)  # the untrained span head is the same in every run
-            self.reader_ = SpanReader(encoder, hidden=self.span_hidden, max_answer_tokens=self.max_answer_tokens,
-                                      null_passage=self.null_passage)
+            with torch.random.fork_rng():  # the untrained span head is the same in every run
+                torch.manual_seed(0)
+                self.reader_ = SpanReader(encoder, hidden=self.span_hidden,
+                                          max_answer_tokens=self.max_answer_tokens, null_passage=self.null_passage)
             if fitted:
                 from safetensors.torch import load_file
 
