@@ -9,16 +9,13 @@ accumulate in ``usage_`` for the cost report.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
 from retbench import Component, ConfigError
-from retbench.models import ModelRef, resolve_or_default, torch_device
+from retbench_readers.one_model import OneModel
 
 AUTO = "auto"
-HUB_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
-OFFLINE_MODEL = "offline:smollm2-135m-instruct"
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -26,8 +23,10 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[: min(positions)] if positions else text
 
 
-class HFGenerator(Component):
+class HFGenerator(OneModel, Component):
     name = "hf"
+    hub_model = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    offline_model = "offline:smollm2-135m-instruct"
     version = "1"
 
     def __init__(
@@ -55,17 +54,6 @@ class HFGenerator(Component):
         self.chat_template = chat_template
         self.system_prompt = system_prompt
         self.max_input_tokens = max_input_tokens
-
-    @functools.cached_property
-    def model_ref_(self) -> ModelRef:
-        return resolve_or_default(self.model, hub=HUB_MODEL, offline_spec=OFFLINE_MODEL)
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {"model": self.model_ref_.identity()}
-
-    @property
-    def device_(self) -> str:
-        return torch_device(self.device)
 
     def load(self) -> tuple[Any, Any]:
         """The (model, tokenizer) pair, loaded once."""

@@ -11,7 +11,6 @@ all-MiniLM-L6-v2); the span head starts random.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import random
@@ -23,16 +22,16 @@ from typing import Any
 
 from retbench import Answer, Component, ConfigError, DatasetSplit, Injection, Passage, track
 from retbench.metrics.answer import normalize_answer
-from retbench.models import ModelRef, resolve_or_default, torch_device
 from retbench.types import Queries
+from retbench_readers.one_model import OneModel
 
 AUTO = "auto"
-HUB_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-OFFLINE_MODEL = "offline:all-minilm-l6-v2"
 
 
-class RealmReader(Component):
+class RealmReader(OneModel, Component):
     name = "realm"
+    hub_model = "sentence-transformers/all-MiniLM-L6-v2"
+    offline_model = "offline:all-minilm-l6-v2"
     version = "1"
     injector = "in-context"
 
@@ -69,17 +68,6 @@ class RealmReader(Component):
         self.warmup_ratio = warmup_ratio
         self.max_steps = max_steps
         self.device = device
-
-    @functools.cached_property
-    def model_ref_(self) -> ModelRef:
-        return resolve_or_default(self.model, hub=HUB_MODEL, offline_spec=OFFLINE_MODEL)
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {"model": self.model_ref_.identity()}
-
-    @property
-    def device_(self) -> str:
-        return torch_device(self.device)
 
     # -- the model ----------------------------------------------------------------------------
     def reader(self) -> Any:
