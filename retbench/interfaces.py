@@ -123,7 +123,12 @@ class Augmenter(Protocol):
 
 @runtime_checkable
 class Injector(Protocol):
-    """Turns the passages retrieved for a query into knowledge the reader can use."""
+    """Turns the passages retrieved for a query into knowledge the reader can use.
+
+    Optional: ``fit(train, *, retriever, reader, workdir, seed, inject_dir, k)`` trains on a
+    split (DyPRAG's translator) and ``load_fit(*, workdir)`` restores it; ``needs_fit = True``
+    when the injector cannot work untrained.
+    """
 
     name: ClassVar[str]
     version: ClassVar[str]

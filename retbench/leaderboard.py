@@ -29,6 +29,9 @@ COST_COLUMNS = (
     ("peak_rss_mb", "peak RSS MB ↓", 1.0),
     ("index_bytes", "index MB ↓", 1 / 1e6),
     ("seconds_per_question", "s/question ↓", 1.0),
+    ("online_seconds_per_question", "online s/q ↓", 1.0),
+    ("offline_seconds_per_passage", "prep s/passage ↓", 1.0),
+    ("storage_bytes", "storage MB ↓", 1 / 1e6),
     ("tokens_in_per_question", "tokens in/q ↓", 1.0),
     ("tokens_out_per_question", "tokens out/q ↓", 1.0),
 )
@@ -50,6 +53,9 @@ def system_label(record: RunRecord) -> str:
             parts[-1] += f" [trained: {record.config['fit_split']}, {negatives} negatives]"
         if role == "reader" and "fit-reader" in record.training:
             parts[-1] += f" [trained: {record.config['fit_split']}]"
+        if role == "reader" and "fit-injector" in record.training:
+            injector = (record.components.get("injector") or {}).get("name", "injector")
+            parts[-1] += f" [{injector} trained: {record.config['fit_split']}]"
     return " + ".join(parts)
 
 
@@ -85,8 +91,12 @@ def _metric_columns(records: list[RunRecord]) -> list[str]:
 
 
 def _cost_value(record: RunRecord, key: str) -> Any:
-    if key in ("index_seconds", "train_seconds"):
-        return record.cost.get("stage_seconds", {}).get("index" if key == "index_seconds" else "fit")
+    stages = record.cost.get("stage_seconds", {})
+    if key == "index_seconds":
+        return stages.get("index")
+    if key == "train_seconds":
+        fits = [stages[name] for name in ("fit", "fit-reader", "fit-injector") if stages.get(name) is not None]
+        return sum(fits) if fits else None
     return record.cost.get(key)
 
 

@@ -19,7 +19,7 @@ from retbench import progress
 from retbench.cache import Cache, Stage, directory_bytes, stage_key
 from retbench.config import RunConfig
 from retbench.errors import ConfigError
-from retbench.metrics.cost import StageTimer, peak_rss_mb
+from retbench.metrics.cost import StageTimer, injection_cost_summary, peak_rss_mb
 from retbench.metrics.retrieval import evaluated_queries, remove_self_hits
 from retbench.plugins import RetbenchPluginManager, get_plugin_manager
 from retbench.record import describe_environment, save_record
@@ -87,6 +87,7 @@ class _Run:
         self.split: DatasetSplit
         self.fit_key: str | None = None
         self.reader_fit_key: str | None = None
+        self.injector_fit_key: str | None = None
         self.index_ready = False
         self.injection_bytes = 0
 
@@ -124,14 +125,19 @@ class _Run:
         }
 
     def fit(self) -> None:
-        """Train whichever of retriever and reader can be trained (``--fit-split``).
+        """Train whichever of retriever, reader and injector can be trained (``--fit-split``).
 
-        The retriever trains first; the reader trains afterwards on what the (trained and
-        indexed) retriever returns for the training questions.
+        The retriever trains first; the reader, then the injector (e.g. DyPRAG's translator),
+        train afterwards on what the (trained and indexed) retriever returns for the training
+        questions.
         """
         if not self.config.fit_split:
+            if self.c.injector is not None and getattr(self.c.injector, "needs_fit", False):
+                raise ConfigError(f"injector '{self.c.injector.name}' must be trained first: give --fit-split "
+                                  "(a question split disjoint from --split)")
             return
-        trainable = [c for c in (self.c.retriever, self.c.reader) if c is not None and hasattr(c, "fit")]
+        parts = (self.c.retriever, self.c.reader, self.c.injector)
+        trainable = [c for c in parts if c is not None and hasattr(c, "fit")]
         if not trainable:
             names = " or ".join(n for n in (self.config.retriever, self.config.reader) if n)
             raise ConfigError(f"--fit-split given, but {names} cannot be trained (no fit method)")
@@ -167,6 +173,27 @@ class _Run:
             )
             self._restore(self.c.reader, "fit-reader", stage)
             self.reader_fit_key = stage.key
+        if self.c.injector in trainable:
+
+            def fit_injector(stage: Stage) -> dict[str, Any]:
+                if self.c.retriever is not None:
+                    self.ensure_index()
+                return self._fit(self.c.injector, stage, train, retriever=self.c.retriever, reader=self.c.reader,
+                                 inject_dir=self.inject_dir(), seed=self.config.seed, k=self.read_k())
+
+            stage, _ = self.stage(
+                "fit-injector",
+                fit_injector,
+                injector=_identity(self.c.described, "injector"),
+                reader=_identity(self.c.described, "reader"),
+                generator=_identity(self.c.described, "generator"),
+                index=self.index_key() if self.c.retriever is not None else None,
+                read_k=self.read_k(),
+                train=train_key,
+                seed=self.config.seed,
+            )
+            self._restore(self.c.injector, "fit-injector", stage)
+            self.injector_fit_key = stage.key
 
     @staticmethod
     def _fit(component: Any, stage: Stage, train: DatasetSplit, **kwargs: Any) -> dict[str, Any]:
@@ -249,14 +276,23 @@ class _Run:
             run = remove_self_hits(run, k=self.config.k)
         return run
 
-    def answer(self, run: Run | None) -> list[Answer]:
-        reader, injector = self.c.reader, self.c.injector
-        read_k = self.config.read_k if self.config.read_k is not None else getattr(reader, "k", 5)
-        inject_dir = self.cache.home / "inject" / stage_key(
+    def read_k(self) -> int:
+        if self.config.read_k is not None:
+            return self.config.read_k
+        return getattr(self.c.reader, "k", 5)
+
+    def inject_dir(self) -> Path:
+        """Where the injector keeps artefacts across runs (e.g. per-passage LoRAs)."""
+        return self.cache.home / "inject" / stage_key(
             injector=_identity(self.c.described, "injector"),
             reader=_identity(self.c.described, "reader"),
             generator=_identity(self.c.described, "generator"),
         )
+
+    def answer(self, run: Run | None) -> list[Answer]:
+        reader, injector = self.c.reader, self.c.injector
+        read_k = self.read_k()
+        inject_dir = self.inject_dir()
 
         def answer_shard(shard: list[str]) -> dict[str, Any]:
             injections: dict[str, Injection] = {}
@@ -268,14 +304,17 @@ class _Run:
                 injections[qid] = injector.prepare(passages, reader=reader, workdir=inject_dir)
             answers = reader.answer({q: self.split.queries[q] for q in shard}, injections)
             return {"answers": [{"qid": a.qid, "text": a.text, "extra": a.extra} for a in answers],
-                    "injection_bytes": sum(i.nbytes for i in injections.values())}
+                    "injection_bytes": sum(i.nbytes for i in injections.values()),
+                    "injection_costs": {q: i.cost for q, i in injections.items() if i.cost}}
 
         def compute(stage: Stage) -> dict[str, Any]:
             shards = _run_sharded(
                 stage, list(self.split.queries), self.config.shard_size, answer_shard, "answering"
             )
+            costs = {q: c for shard in shards for q, c in shard.get("injection_costs", {}).items()}
             return {"shards": len(shards), "shard_size": self.config.shard_size,
-                    "injection_bytes": sum(shard["injection_bytes"] for shard in shards)}
+                    "injection_bytes": sum(shard["injection_bytes"] for shard in shards),
+                    **injection_cost_summary(costs)}
 
         stage, manifest = self.stage(
             "answer",
@@ -283,6 +322,7 @@ class _Run:
             search=self.stages.get("search", {}).get("key"),
             read_k=read_k,
             reader_fit=self.reader_fit_key,
+            injector_fit=self.injector_fit_key,
             injector=_identity(self.c.described, "injector"),
             reader=_identity(self.c.described, "reader"),
             generator=_identity(self.c.described, "generator"),
@@ -348,7 +388,8 @@ def evaluate(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         higher_is_better=scores.higher_is_better,
         per_query=scores.per_query,
-        training={name: state.manifests[name] for name in ("fit", "fit-reader") if name in state.manifests},
+        training={name: state.manifests[name] for name in ("fit", "fit-reader", "fit-injector")
+                  if name in state.manifests},
     )
     save_record(record, cache.home / "runs" / run_id, run=run)
     if records_dir is not None:
@@ -422,6 +463,31 @@ def _cost(state: _Run, run: Run | None, answers: list[Answer] | None = None) -> 
             counts = [a.extra[key] for a in answers or [] if key in a.extra]
             if counts:
                 cost[f"{key}_per_question"] = round(sum(counts) / len(counts), 1)
+        cost.update(_injection_cost(manifests, answers or [], queries))
+    return cost
+
+
+def _injection_cost(manifests: dict[str, dict[str, Any]], answers: list[Answer], queries: int) -> dict[str, Any]:
+    """The comparison the PRAG / DyPRAG papers make: online seconds per question by step
+    (the injector's, e.g. encode / translate, plus the reader's ``Answer.extra["online_seconds"]``,
+    e.g. merge / generate), offline seconds per prepared passage, and the bytes stored
+    (per-passage artefacts plus a trained injector's model)."""
+    answer = manifests.get("answer", {})
+    online = dict(answer.get("injection_online_seconds", {}))
+    for a in answers:
+        for step, seconds in a.extra.get("online_seconds", {}).items():
+            online[step] = online.get(step, 0.0) + seconds / max(queries, 1)
+    cost: dict[str, Any] = {}
+    if online:
+        cost["online_seconds"] = {step: round(seconds, 4) for step, seconds in online.items()}
+        cost["online_seconds_per_question"] = round(sum(online.values()), 4)
+    artefacts = answer.get("injection_artefacts")
+    if artefacts:
+        cost["offline_seconds_per_passage"] = artefacts["offline_seconds_per_passage"]
+        cost["prepared_passages"] = artefacts["passages"]
+    stored = (artefacts or {}).get("bytes", 0) + manifests.get("fit-injector", {}).get("bytes", 0)
+    if artefacts or "fit-injector" in manifests:
+        cost["storage_bytes"] = stored
     return cost
 
 

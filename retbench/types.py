@@ -204,13 +204,28 @@ class Answer:
 
 
 @dataclass
+class LoraWeights:
+    """Low-rank updates of named linear modules: ``W += scaling * B @ A`` for each
+    ``name: (A, B)`` (A is rank x in, B is out x rank; tensors of any array library)."""
+
+    factors: dict[str, tuple[Any, Any]]
+    scaling: float
+
+
+@dataclass
 class Injection:
-    """Knowledge prepared for one query: passages in the prompt, LoRA weights, or both."""
+    """Knowledge prepared for one query: passages in the prompt, parameters (``payload``,
+    e.g. a list of LoraWeights merged for that question), or both.
+
+    ``cost`` reports what preparing it took: ``online_seconds`` ({step: seconds} spent for this
+    question) and ``artefacts`` ({passage id: {"offline_seconds", "bytes"}} for per-passage
+    artefacts, counted once per passage across questions)."""
 
     kind: str
     passages: list[Passage] = field(default_factory=list)
     payload: Any = None
     nbytes: int = 0
+    cost: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

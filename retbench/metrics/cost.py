@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 def peak_rss_mb() -> float:
@@ -45,3 +46,26 @@ class StageTimer:
         finally:
             self._flush()
             self._stack.pop()
+
+
+def injection_cost_summary(costs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Summarise the ``Injection.cost`` of every question: mean online seconds per question
+    for each step, and per-passage artefacts counted once each (a passage retrieved for
+    several questions is prepared once)."""
+    if not costs:
+        return {}
+    steps: dict[str, float] = {}
+    artefacts: dict[str, dict[str, float]] = {}
+    for cost in costs.values():
+        for step, seconds in cost.get("online_seconds", {}).items():
+            steps[step] = steps.get(step, 0.0) + seconds
+        artefacts.update(cost.get("artefacts", {}))
+    summary: dict[str, Any] = {"injection_online_seconds": {s: round(v / len(costs), 4) for s, v in steps.items()}}
+    if artefacts:
+        summary["injection_artefacts"] = {
+            "passages": len(artefacts),
+            "offline_seconds_per_passage": round(
+                sum(a.get("offline_seconds", 0.0) for a in artefacts.values()) / len(artefacts), 4),
+            "bytes": int(sum(a.get("bytes", 0) for a in artefacts.values())),
+        }
+    return summary

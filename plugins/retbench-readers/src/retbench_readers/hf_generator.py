@@ -4,15 +4,18 @@ Prompts go through the tokenizer's chat template when it has one (``chat_templat
 are sorted by length and generated in left-padded batches, greedy unless ``temperature`` > 0
 (then seeded sampling). Outputs are cut at the first stop string. ``loglikelihood`` sums the
 log-probabilities of a continuation's tokens given its context. Token counts of every call
-accumulate in ``usage_`` for the cost report.
+accumulate in ``usage_`` for the cost report. ``injected(payload)`` merges a list of
+LoraWeights (PRAG / DyPRAG) into the model for the calls inside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from retbench import Component, ConfigError
+from retbench import Component, ConfigError, LoraWeights
+from retbench_readers.lora_merge import merged_lora
 from retbench_readers.one_model import OneModel
 
 AUTO = "auto"
@@ -77,6 +80,14 @@ class HFGenerator(OneModel, Component):
             self.tokenizer_ = tokenizer
             self.usage_ = {"calls": 0, "tokens_in": 0, "tokens_out": 0}
         return self.lm_, self.tokenizer_
+
+    @contextmanager
+    def injected(self, payload: Sequence[LoraWeights]) -> Iterator[None]:
+        """Generate with the summed LoRAs of ``payload`` merged in; the base weights come back
+        exactly afterwards."""
+        model, _ = self.load()
+        with merged_lora(model, payload):
+            yield
 
     def uses_chat_template(self) -> bool:
         _, tokenizer = self.load()

@@ -1,0 +1,134 @@
+"""The ``prag`` and ``prag-combine`` injectors (Su et al., 2025, Parametric RAG).
+
+Each retrieved passage becomes a LoRA (augmented by the generator, then trained, see
+``lora``); at answer time the passages' LoRAs are summed into the model and the question is
+answered without the passages (``prag``) or with them in the prompt too (``prag-combine``).
+LoRAs are stored per passage under the injector's cache root, keyed by the base model and
+the recipe, so ``prag``, ``prag-combine`` and DyPRAG's training data share them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from retbench import Component, ConfigError, Injection, Passage
+from retbench_parametric.augment import PassageAugmenter, generator_identity, training_texts
+from retbench_parametric.lora import (
+    LoraSettings,
+    LoraStore,
+    PassageLoraTrainer,
+    store_folder,
+    train_missing,
+)
+
+TEMPLATE = "{passage}\nQuestion: {question}\nAnswer: {answer}"
+
+
+def generator_of(reader: Any, injector: str) -> Any:
+    """The reader's local generator, which must expose its (model, tokenizer) through ``load``."""
+    generator = getattr(reader, "generator_", None)
+    if generator is None or not hasattr(generator, "load"):
+        name = getattr(generator, "name", None)
+        raise ConfigError(f"{injector}: needs a reader with a local generator (e.g. --generator hf) whose weights it "
+                          f"can change; got {name or 'none'}")
+    return generator
+
+
+class PragRecipe:
+    """How passages become LoRAs: the settings (constructor parameters of the injectors)
+    and the shared store."""
+
+    name: ClassVar[str]
+    rewrites: int
+    qa_pairs: int
+    rank: int
+    alpha: float
+    dropout: float
+    learning_rate: float
+    epochs: int
+    targets: list[str]
+    max_length: int
+    seed: int
+    template: str
+
+    def lora_settings(self) -> LoraSettings:
+        return LoraSettings(rank=self.rank, alpha=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate,
+                            epochs=self.epochs, targets=tuple(self.targets), max_length=self.max_length,
+                            seed=self.seed)
+
+    def augmenter(self) -> PassageAugmenter:
+        return PassageAugmenter(rewrites=self.rewrites, qa_pairs=self.qa_pairs)
+
+    def lora_store(self, generator: Any, inject_dir: Path) -> LoraStore:
+        augmenter = self.augmenter()
+        return LoraStore(store_folder(inject_dir.parent, generator_identity=generator_identity(generator),
+                                      settings=self.lora_settings(),
+                                      augmenter={"name": augmenter.name, "params": augmenter.get_params()},
+                                      template=self.template))
+
+    def ensure_loras(self, passages: Sequence[Passage], *, generator: Any, inject_dir: Path) -> LoraStore:
+        """The store, holding a LoRA for every passage (the missing ones trained first)."""
+        store = self.lora_store(generator, inject_dir)
+        augmenter = self.augmenter()
+
+        def trainer() -> PassageLoraTrainer:
+            if getattr(self, "trainer_", None) is None or self.trainer_generator_ is not generator:
+                model, tokenizer = generator.load()
+                self.trainer_ = PassageLoraTrainer(model, tokenizer, self.lora_settings())
+                self.trainer_generator_ = generator
+            return self.trainer_
+
+        self.trained_ = getattr(self, "trained_", 0) + train_missing(
+            list(passages), store=store, trainer_factory=trainer,
+            augment=lambda part: augmenter.augment_passages(part, generator=generator, root=inject_dir.parent
+                                                             / "prag-augment"),
+            texts_of=lambda item: training_texts(item, question_template=self.template))
+        return store
+
+
+class PragInjector(PragRecipe, Component):
+    name = "prag"
+    version = "1"
+    combine: ClassVar[bool] = False
+
+    def __init__(self, rewrites: int = 1, qa_pairs: int = 3, rank: int = 2, alpha: float = 32.0,
+                 dropout: float = 0.0, learning_rate: float = 3e-4, epochs: int = 1,
+                 targets: list[str] | None = None, max_length: int = 512, seed: int = 0,
+                 template: str = TEMPLATE) -> None:
+        self.rewrites = rewrites
+        self.qa_pairs = qa_pairs
+        self.rank = rank
+        self.alpha = alpha
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.targets = targets or ["gate_proj", "up_proj", "down_proj"]
+        self.max_length = max_length
+        self.seed = seed
+        self.template = template
+
+    def prepare(self, passages: Sequence[Passage], *, reader: Any, workdir: Path) -> Injection:
+        generator = generator_of(reader, self.name)
+        store = self.ensure_loras(passages, generator=generator, inject_dir=workdir)
+        began = time.perf_counter()
+        loras = [store.load(p) for p in passages]
+        loaded = time.perf_counter() - began
+        return Injection(
+            kind=self.name,
+            passages=list(passages) if self.combine else [],
+            payload=[lora.weights for lora in loras],
+            nbytes=sum(lora.nbytes for lora in loras),
+            cost={"online_seconds": {"load": loaded},
+                  "artefacts": {p.id: {"offline_seconds": lora.offline_seconds, "bytes": lora.nbytes}
+                                for p, lora in zip(passages, loras)}},
+        )
+
+
+class PragCombineInjector(PragInjector):
+    """PRAG's LoRAs merged and the passages in the prompt as well."""
+
+    name = "prag-combine"
+    combine = True

@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+import retbench.leaderboard
+import retbench_parametric.plugin
+import retbench_readers.plugin
+from retbench import ConfigError, LoraWeights, Passage, RunConfig, evaluate
+from retbench.testing import make_plugin_manager
+from retbench_parametric.augment import PassageAugmenter, clean_rewrite, parse_questions
+from retbench_parametric.dyprag import DyPragInjector
+from retbench_parametric.lora import PassageLoraTrainer
+from retbench_parametric.prag import PragInjector
+from retbench_parametric.translator import ParameterTranslator, lora_hooks, target_modules
+from retbench_readers.hf_generator import HFGenerator
+from retbench_readers.lora_merge import merged_lora
+from retbench_readers.rag import RagReader
+
+PASSAGES = [Passage("d1", "paris is the capital of france", "france"),
+            Passage("d2", "berlin is the capital of germany", "germany")]
+
+
+class ScriptedHF(HFGenerator):
+    """The tiny Llama for weights, with scripted augmentation outputs (a random model writes no
+    questions); counts the prompts it was given."""
+
+    prompts: list[str]
+
+    def generate(self, prompts, *, max_new_tokens=None):
+        self.prompts = getattr(self, "prompts", []) + list(prompts)
+        outputs = []
+        for prompt in prompts:
+            if "Write 3 questions" in prompt or "Write 1 questions" in prompt:
+                outputs.append("1. what is the capital of france?\n2. what is the capital of france?\nno question")
+            elif prompt.startswith("Rewrite"):
+                outputs.append("Rewritten passage:\nthe capital of france is paris , a city")
+            elif "Answer the question using the passage" in prompt:
+                outputs.append("paris.")
+            else:
+                outputs.append(super().generate([prompt], max_new_tokens=max_new_tokens)[0])
+        return outputs
+
+
+def reader_with(generator) -> RagReader:
+    reader = RagReader()
+    reader.set_generator(generator)
+    return reader
+
+
+def test_questions_and_rewrites_are_parsed_robustly():
+    assert parse_questions("1. Who? extra\nQ: Where is it?\n- Who?\nnot a question\nQuestion 3: When?", 5) == [
+        "Who?", "Where is it?", "When?"]
+    assert parse_questions("1. a?\n2. b?\n3. c?", 2) == ["a?", "b?"]
+    assert clean_rewrite("Rewritten passage:\n\nParis is the capital of France.") == "Paris is the capital of France."
+    assert clean_rewrite("Rewritten passage:\nRewritten passage:") == ""
+
+
+def test_augmentation_is_cached_per_passage(retbench_tiny_llama, tmp_path):
+    generator = ScriptedHF(model=str(retbench_tiny_llama))
+    augmenter = PassageAugmenter()
+    items = augmenter.augment_passages(PASSAGES, generator=generator, root=tmp_path)
+    assert items[0].qa == [{"question": "what is the capital of france?", "answer": "paris"}]
+    assert items[0].variants == ["france: paris is the capital of france", "the capital of france is paris , a city"]
+    assert items[0].rejected == 2  # two of the three asked-for pairs missing
+    calls = len(generator.prompts)
+    again = augmenter.augment_passages([PASSAGES[1], PASSAGES[0]], generator=generator, root=tmp_path)
+    assert len(generator.prompts) == calls and [i.passage_id for i in again] == ["d2", "d1"]
+    assert augmenter.store(generator, tmp_path) != PassageAugmenter(qa_pairs=1).store(generator, tmp_path)
+
+
+def random_lora(model, seed: int, scale: float = 0.05) -> LoraWeights:
+    generator = torch.Generator().manual_seed(seed)
+    factors = {}
+    for name, _, _, fan_in, fan_out in target_modules(model, ["gate_proj", "up_proj", "down_proj"]):
+        factors[name] = (torch.randn(2, fan_in, generator=generator) * scale,
+                         torch.randn(fan_out, 2, generator=generator) * scale)
+    return LoraWeights(factors=factors, scaling=16.0)
+
+
+def test_merging_sums_the_loras_and_restores_the_weights_exactly(retbench_tiny_llama):
+    generator = HFGenerator(model=str(retbench_tiny_llama))
+    model, tokenizer = generator.load()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    ids = tokenizer("paris is the capital of", return_tensors="pt")["input_ids"]
+    first, second = random_lora(model, 1), random_lora(model, 2)
+    with torch.no_grad():
+        base = model(ids).logits
+        with merged_lora(model, [first, second]):
+            merged = model(ids).logits
+        with lora_hooks(model, first.factors, 16.0), \
+                lora_hooks(model, second.factors, 16.0):
+            hooked = model(ids).logits
+    assert not torch.allclose(base, merged)
+    assert torch.allclose(merged, hooked, atol=1e-4)  # summing LoRAs into W == adding each one's output
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+    with pytest.raises(ConfigError, match="does not have"):
+        with merged_lora(model, [LoraWeights({"model.nowhere": first.factors[next(iter(first.factors))]}, 1.0)]):
+            pass
+
+
+def test_prag_lora_raises_the_likelihood_of_its_passages_answers(retbench_tiny_llama, tmp_path):
+    generator = ScriptedHF(model=str(retbench_tiny_llama))
+    injector = PragInjector(learning_rate=1e-2, epochs=3)
+    injection = injector.prepare(PASSAGES[:1], reader=reader_with(generator), workdir=tmp_path / "inject" / "x")
+    assert injection.passages == [] and len(injection.payload) == 1
+    lora = injection.payload[0]
+    assert set(lora.factors) == {n for n, *_ in target_modules(generator.load()[0], injector.targets)}
+    assert {tuple(a.shape)[0] for a, _ in lora.factors.values()} == {2} and lora.scaling == 16.0
+    context, answer = ["Question: what is the capital of france?\nAnswer:"], [" paris"]
+    base = generator.loglikelihood(context, answer)[0]
+    with generator.injected(injection.payload):
+        injected = generator.loglikelihood(context, answer)[0]
+    assert injected > base
+    assert generator.loglikelihood(context, answer)[0] == base
+    artefact = injection.cost["artefacts"]["d1"]
+    assert artefact["bytes"] > 0 and artefact["offline_seconds"] > 0
+    combined = retbench_parametric.prag.PragCombineInjector(learning_rate=1e-2, epochs=3).prepare(
+        PASSAGES[:1], reader=reader_with(generator), workdir=tmp_path / "inject" / "y")
+    assert combined.passages == PASSAGES[:1]
+    assert all(torch.equal(combined.payload[0].factors[n][1], b) for n, (_, b) in lora.factors.items())
+
+
+def test_every_passage_lora_starts_from_one_seeded_initialisation(retbench_tiny_llama):
+    model, tokenizer = HFGenerator(model=str(retbench_tiny_llama)).load()
+    trainer = PassageLoraTrainer(model, tokenizer, PragInjector().lora_settings())
+    start = trainer.weights()
+    trainer.train(["paris is the capital of france"])
+    trainer.reset()
+    assert all(torch.equal(start.factors[n][0], a) for n, (a, _) in trainer.weights().factors.items())
+    other = PassageLoraTrainer(model, tokenizer, PragInjector().lora_settings())
+    assert all(torch.equal(start.factors[n][0], a) for n, (a, _) in other.weights().factors.items())
+    assert all(not torch.any(b) for _, b in start.factors.values())  # B starts at zero: no change at first
+
+
+def test_a_killed_prag_preparation_resumes_without_retraining(retbench_tiny_llama, tmp_path, monkeypatch):
+    generator = ScriptedHF(model=str(retbench_tiny_llama))
+    reader, workdir = reader_with(generator), tmp_path / "inject" / "x"
+    trained: list[int] = []
+    original = PassageLoraTrainer.train
+
+    def train_then_die(self, texts):
+        if len(trained) == 1:
+            raise KeyboardInterrupt
+        trained.append(1)
+        return original(self, texts)
+
+    monkeypatch.setattr(PassageLoraTrainer, "train", train_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        PragInjector().prepare(PASSAGES, reader=reader, workdir=workdir)
+    monkeypatch.setattr(PassageLoraTrainer, "train", original)
+    injector = PragInjector()
+    injector.prepare(PASSAGES, reader=reader, workdir=workdir)
+    assert injector.trained_ == 1  # only the passage that had no LoRA yet
+
+
+def test_translator_writes_a_lora_for_every_target_module(retbench_tiny_llama):
+    model, _ = HFGenerator(model=str(retbench_tiny_llama)).load()
+    modules = target_modules(model, ["gate_proj", "up_proj", "down_proj"])
+    translator = ParameterTranslator(model.config.hidden_size, modules, rank=2, intermediate=32)
+    out = translator(torch.randn(3, model.config.hidden_size))
+    assert len(out) == 3 and set(out[0]) == {m[0] for m in modules}
+    for name, _, _, fan_in, fan_out in modules:
+        a, b = out[1][name]
+        assert tuple(a.shape) == (2, fan_in) and tuple(b.shape) == (fan_out, 2)
+    assert not torch.equal(out[0][modules[0][0]][0], out[1][modules[0][0]][0])  # depends on the passage
+
+
+def config(tiny, reader, **kwargs) -> RunConfig:
+    return RunConfig(dataset="mock", retriever="oracle", reader=reader, read_k=2,
+                     generator_args={"model": str(tiny), "max_new_tokens": 3}, **kwargs)
+
+
+def manager():
+    return make_plugin_manager(retbench_readers.plugin, retbench_parametric.plugin)
+
+
+def test_prag_runs_end_to_end_and_reports_its_costs(retbench_tiny_llama, retbench_cache):
+    record = evaluate(config(retbench_tiny_llama, "prag"), pm=manager(), cache=retbench_cache)
+    assert record.components["injector"]["name"] == "prag"
+    cost = record.cost
+    assert cost["prepared_passages"] >= 2 and cost["offline_seconds_per_passage"] > 0
+    assert cost["storage_bytes"] > 0 and {"load", "merge", "generate"} <= set(cost["online_seconds"])
+    assert cost["online_seconds_per_question"] == pytest.approx(sum(cost["online_seconds"].values()), abs=1e-3)
+    again = evaluate(config(retbench_tiny_llama, "prag"), pm=manager(), cache=retbench_cache)
+    assert again.cached and again.cost["storage_bytes"] == cost["storage_bytes"]
+    table = retbench.leaderboard.build_table([record])
+    assert all(label in table for label in ("online s/q", "prep s/passage", "storage MB"))
+
+
+def test_dyprag_needs_a_trained_translator(retbench_tiny_llama, retbench_cache):
+    with pytest.raises(ConfigError, match="must be trained first"):
+        evaluate(config(retbench_tiny_llama, "dyprag"), pm=manager(), cache=retbench_cache)
+
+
+def test_dyprag_translator_moves_toward_the_prag_loras(retbench_tiny_llama, retbench_cache):
+    args = {"translator_epochs": 6, "translator_lr": 3e-3, "learning_rate": 1e-2}
+    record = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train", reader_args={},
+                             injector_args=args), pm=manager(), cache=retbench_cache)
+    fit = record.training["fit-injector"]
+    mse = fit["curves"]["mse"]
+    per_epoch = len(mse) // 6
+    assert sum(mse[-per_epoch:]) < sum(mse[:per_epoch])
+    assert fit["passages"] >= 2 and fit["bytes"] > 0
+    assert {"encode", "translate", "merge", "generate"} <= set(record.cost["online_seconds"])
+    assert record.cost["storage_bytes"] == fit["bytes"]  # DyPRAG stores no per-passage LoRA
+    assert "dyprag trained: train" in retbench.leaderboard.system_label(record)
+    ablation = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train",
+                               injector_args={**args, "kl_weight": 0.0}), pm=manager(), cache=retbench_cache)
+    assert ablation.stages["fit-injector"]["key"] != record.stages["fit-injector"]["key"]
+    assert set(ablation.training["fit-injector"]["curves"]["kl"]) == {0.0}
+    again = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train", injector_args=args),
+                     pm=manager(), cache=retbench_cache)
+    assert again.cached and again.metrics == record.metrics
+    combined = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train", injector="dyprag-combine",
+                               injector_args=args), pm=manager(), cache=retbench_cache)
+    assert combined.training["fit-injector"]["curves"] == fit["curves"]  # the same translator, not retrained
+
+
+def test_dyprag_without_a_translator_is_a_clear_error(retbench_tiny_llama, tmp_path):
+    injector = DyPragInjector()
+    with pytest.raises(ConfigError, match="not trained"):
+        injector.prepare(PASSAGES, reader=reader_with(HFGenerator(model=str(retbench_tiny_llama))),
+                         workdir=tmp_path)
+
