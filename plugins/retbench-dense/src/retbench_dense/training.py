@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from retbench import ConfigError, DatasetSplit, track
+from retbench import ConfigError, DatasetSplit, Passage, track
 from retbench.cache import atomic_write_bytes
 from retbench_dense.settings import passage_text
 
@@ -146,9 +146,11 @@ def _batch_loss(encoder, batch, sampler, corpus, retriever, settings: TrainingSe
     if sampler is not None:
         negatives = sampler.sample(batch, corpus=corpus, retriever=retriever, k=settings.hard_negatives,
                                    seed=settings.seed * 1_000_003 + micro)
-    passage_ids = positives + [pid for chosen in negatives for pid in chosen]
+    chosen = positives + [negative for picks in negatives for negative in picks]
+    passage_ids = [c.id if isinstance(c, Passage) else c for c in chosen]
+    stored = iter(corpus.get([c for c in chosen if not isinstance(c, Passage)]))
     separator = encoder.settings.title_separator
-    texts = [passage_text(p, separator) for p in corpus.get(passage_ids)]
+    texts = [passage_text(c if isinstance(c, Passage) else next(stored), separator) for c in chosen]
     q = encoder.embed([item["query"] for item in batch], side="query")
     p = encoder.embed(texts, side="passage")
     mask = false_negative_mask(batch, passage_ids).to(q.device)

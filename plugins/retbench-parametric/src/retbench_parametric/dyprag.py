@@ -60,17 +60,9 @@ class DyPragInjector(PragRecipe, Component):
         self.translator_lr = translator_lr
         self.translator_epochs = translator_epochs
         self.texts_per_passage = texts_per_passage
-        self.rewrites = rewrites
-        self.qa_pairs = qa_pairs
-        self.rank = rank
-        self.alpha = alpha
-        self.dropout = dropout
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.targets = targets or ["gate_proj", "up_proj", "down_proj"]
-        self.max_length = max_length
-        self.seed = seed
-        self.template = template
+        self.set_recipe(rewrites=rewrites, qa_pairs=qa_pairs, rank=rank, alpha=alpha, dropout=dropout,
+                        learning_rate=learning_rate, epochs=epochs, targets=targets, max_length=max_length,
+                        seed=seed, template=template)
 
     def _translator(self, model: Any) -> ParameterTranslator:
         return ParameterTranslator(model.config.hidden_size, target_modules(model, self.targets), self.rank,

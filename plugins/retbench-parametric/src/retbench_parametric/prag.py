@@ -54,6 +54,22 @@ class PragRecipe:
     seed: int
     template: str
 
+    def set_recipe(self, *, rewrites: int, qa_pairs: int, rank: int, alpha: float, dropout: float,
+                   learning_rate: float, epochs: int, targets: list[str] | None, max_length: int, seed: int,
+                   template: str) -> None:
+        """Store the recipe parameters (the injectors' constructors take them under these names)."""
+        self.rewrites = rewrites
+        self.qa_pairs = qa_pairs
+        self.rank = rank
+        self.alpha = alpha
+        self.dropout = dropout
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.targets = targets or ["gate_proj", "up_proj", "down_proj"]
+        self.max_length = max_length
+        self.seed = seed
+        self.template = template
+
     def lora_settings(self) -> LoraSettings:
         return LoraSettings(rank=self.rank, alpha=self.alpha, dropout=self.dropout, learning_rate=self.learning_rate,
                             epochs=self.epochs, targets=tuple(self.targets), max_length=self.max_length,
@@ -98,17 +114,9 @@ class PragInjector(PragRecipe, Component):
                  dropout: float = 0.0, learning_rate: float = 3e-4, epochs: int = 1,
                  targets: list[str] | None = None, max_length: int = 512, seed: int = 0,
                  template: str = TEMPLATE) -> None:
-        self.rewrites = rewrites
-        self.qa_pairs = qa_pairs
-        self.rank = rank
-        self.alpha = alpha
-        self.dropout = dropout
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.targets = targets or ["gate_proj", "up_proj", "down_proj"]
-        self.max_length = max_length
-        self.seed = seed
-        self.template = template
+        self.set_recipe(rewrites=rewrites, qa_pairs=qa_pairs, rank=rank, alpha=alpha, dropout=dropout,
+                        learning_rate=learning_rate, epochs=epochs, targets=targets, max_length=max_length,
+                        seed=seed, template=template)
 
     def prepare(self, passages: Sequence[Passage], *, reader: Any, workdir: Path) -> Injection:
         generator = generator_of(reader, self.name)

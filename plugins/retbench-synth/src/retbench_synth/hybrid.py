@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from retbench import Component, ConfigError, Corpus, Run
-from retbench.component import build, params_of
+from retbench.component import params_of
 from retbench.types import Queries
+from retbench_synth.members import build_retriever
 
 METHODS = ("rrf", "interpolation")
 NORMS = ("min-max", "max", "sum", "zmuv", "rank", "borda")
@@ -51,16 +52,12 @@ class HybridRetriever(Component):
 
     @functools.cached_property
     def members_(self) -> list[tuple[str, Any]]:
-        from retbench.plugins import get_plugin_manager
-        from retbench.registry import collect_registries
-
         names = member_names(self.members)
         args = self.member_args or {}
         unknown = sorted(set(args) - set(names))
         if unknown:
             raise ConfigError(f"hybrid: member_args names {unknown}, which are not members ({names})")
-        registry = collect_registries(get_plugin_manager()).retrievers
-        return [(name, build(registry.entry(name).cls, args.get(name, {}), kind="retriever")) for name in names]
+        return [(name, build_retriever(name, args.get(name))) for name in names]
 
     def fingerprint(self) -> dict[str, Any]:
         described = []

@@ -1,0 +1,296 @@
+"""DRAMA's LLM-augmented training data (Ma et al., 2025): augmenters ``crop``, ``qgen``,
+``rerank`` and ``triplet``.
+
+Each takes ``passages`` passages of the corpus (drawn with ``seed``) and returns training
+items ``{"qid", "query", "positives", "distractors", "source"}``:
+- ``crop``: a random sentence of the passage (at least ``min_words`` words) is the query; the
+  top ``positives`` of ``retriever`` for it are positives, ranks ``distractors_from`` to ``k``
+  distractors (no generator needed);
+- ``qgen``: the generator writes a search query for the passage; positives and distractors
+  as for ``crop``;
+- ``rerank``: the generator reranks the top ``k`` of each ``qgen`` query listwise (sliding
+  window); its top 1 is the positive, the rest distractors;
+- ``triplet``: the generator writes a query, a positive and a hard negative passage itself
+  (JSON, validated); the new passages join the corpus.
+Generated outputs are cached one JSON file per passage, so an interrupted generation resumes
+where it stopped; every item list comes with counts of kept and rejected outputs
+(``last_counts_``) and the prompt and its version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from retbench import Component, ConfigError, Corpus, DatasetSplit, Passage
+from retbench.cache import atomic_write_json, stage_key
+from retbench.component import params_of
+from retbench_synth.listwise import PROMPT as RERANK_PROMPT
+from retbench_synth.listwise import rerank
+from retbench_synth.members import build_retriever
+
+SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+QGEN_PROMPT = ("Write one search query that the passage below answers. Reply with the query only.\n\n"
+               "Passage: {passage}\n\nQuery:")
+TRIPLET_PROMPT = (
+    "Write a search query, a short passage that answers it, and a short passage on the same topic that does "
+    "not answer it. Base them on the passage below. Reply with JSON only: "
+    '{"query": "...", "positive": "...", "negative": "..."}\n\nPassage: {passage}'
+)
+PROMPT_VERSION = "1"
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in SENTENCE.split(text) if s.strip()]
+
+
+def crop_query(passage: Passage, rng: random.Random, min_words: int) -> str | None:
+    """A random sentence of the passage's text with at least ``min_words`` words."""
+    usable = [s for s in sentences(passage.text) if len(s.split()) >= min_words]
+    return rng.choice(usable) if usable else None
+
+
+def clean_query(text: str) -> str:
+    line = next((part.strip() for part in text.strip().splitlines() if part.strip()), "")
+    return re.sub(r"^(search )?query\s*:\s*", "", line, flags=re.IGNORECASE).strip().strip("\"'")
+
+
+def parse_triplet(text: str) -> dict[str, str] | None:
+    """The ``{"query", "positive", "negative"}`` object in a generation, or None when invalid."""
+    found = re.search(r"\{.*\}", text, re.DOTALL)
+    if not found:
+        return None
+    try:
+        value = json.loads(found.group(0))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    fields = {key: value.get(key) for key in ("query", "positive", "negative")}
+    if not all(isinstance(v, str) and v.strip() for v in fields.values()):
+        return None
+    return {k: v.strip() for k, v in fields.items()}
+
+
+class DramaAugmenter(Component):
+    """What the four DRAMA augmenters share: the passages drawn, the labelling retriever, the
+    per-passage generation cache."""
+
+    name = "drama"
+    version = "1"
+    uses_generator = True
+
+    def __init__(self, passages: int = 1000, k: int = 20, positives: int = 1, distractors_from: int = 10,
+                 retriever: str = "bm25", retriever_args: dict[str, Any] | None = None, min_words: int = 5,
+                 max_new_tokens: int = 48, seed: int = 0) -> None:
+        self.passages = passages
+        self.k = k
+        self.positives = positives
+        self.distractors_from = distractors_from
+        self.retriever = retriever
+        self.retriever_args = retriever_args
+        self.min_words = min_words
+        self.max_new_tokens = max_new_tokens
+        self.seed = seed
+
+    def chosen(self, corpus: Corpus) -> list[Passage]:
+        ids = [p.id for p in corpus]
+        picked = sorted(random.Random(self.seed).sample(range(len(ids)), min(self.passages, len(ids))))
+        return corpus.get([ids[i] for i in picked])
+
+    def cache_folder(self, workdir: Path, generator: Any, corpus: Corpus, prompt: str) -> Path:
+        identity = None
+        if generator is not None:
+            fingerprint = getattr(generator, "fingerprint", None)
+            identity = {"name": generator.name, "params": params_of(generator),
+                        "fingerprint": fingerprint() if callable(fingerprint) else None}
+        return workdir / self.name / stage_key(corpus=corpus.fingerprint, generator=identity, prompt=prompt,
+                                               prompt_version=PROMPT_VERSION, params=self.get_params())[:24]
+
+    def generated(self, passages: Sequence[Passage], folder: Path, make: Callable[[list[Passage]], list[Any]],
+                  chunk: int = 16) -> dict[str, Any]:
+        """{passage id: output}; cached outputs are read, the others made ``chunk`` at a time and
+        written one file per passage as soon as their chunk is done."""
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def path(passage: Passage) -> Path:
+            return folder / f"{hashlib.sha256(passage.id.encode()).hexdigest()[:32]}.json"
+
+        outputs = {p.id: json.loads(path(p).read_text())["output"] for p in passages if path(p).is_file()}
+        todo = [p for p in passages if p.id not in outputs]
+        for start in range(0, len(todo), chunk):
+            part = todo[start : start + chunk]
+            for passage, output in zip(part, make(part), strict=True):
+                atomic_write_json(path(passage), {"passage_id": passage.id, "output": output})
+                outputs[passage.id] = output
+        return outputs
+
+    def labeller(self, corpus: Corpus, workdir: Path) -> Any:
+        """The retriever that labels synthetic queries, indexed on ``corpus`` (index cached)."""
+        retriever = build_retriever(self.retriever, self.retriever_args)
+        folder = workdir / "index" / stage_key(retriever=self.retriever, args=self.retriever_args,
+                                               corpus=corpus.fingerprint)[:24]
+        if (folder / ".complete").is_file() and hasattr(retriever, "load_index"):
+            retriever.load_index(workdir=folder)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            retriever.index(corpus, workdir=folder)
+            (folder / ".complete").write_text("")
+        return retriever
+
+    def retrieved(self, queries: dict[str, str], corpus: Corpus, workdir: Path) -> dict[str, list[str]]:
+        """{passage id: ranked document ids} for the synthetic query of each passage."""
+        if not queries:
+            return {}
+        run = self.labeller(corpus, workdir).search(queries, k=self.k)
+        return {q: [d for d, _ in sorted(run.get(q, {}).items(), key=lambda x: (-x[1], x[0]))] for q in queries}
+
+    def split_ranking(self, ranked: list[str]) -> tuple[list[str], list[str]]:
+        return ranked[: self.positives], ranked[self.distractors_from : self.k]
+
+    def items(self, queries: dict[str, str], corpus: Corpus, workdir: Path) -> list[dict[str, Any]]:
+        ranked = self.retrieved(queries, corpus, workdir)
+        out = []
+        for pid, query in queries.items():
+            positives, distractors = self.split_ranking(ranked.get(pid, []))
+            if positives:
+                out.append({"qid": f"{self.name}-{pid}", "query": query, "positives": positives,
+                            "distractors": distractors, "source": self.name})
+        return out
+
+
+class CropAugmenter(DramaAugmenter):
+    name = "crop"
+    uses_generator = False
+
+    def augment(self, corpus: Corpus, *, generator: Any = None, workdir: Path) -> list[dict[str, Any]]:
+        rng = random.Random(self.seed)
+        queries = {}
+        rejected = 0
+        for passage in self.chosen(corpus):
+            query = crop_query(passage, rng, self.min_words)
+            if query is None:
+                rejected += 1
+            else:
+                queries[passage.id] = query
+        items = self.items(queries, corpus, workdir)
+        self.last_counts_ = {"kept": len(items), "rejected": rejected + len(queries) - len(items)}
+        return items
+
+
+class QgenAugmenter(DramaAugmenter):
+    name = "qgen"
+
+    def queries(self, corpus: Corpus, generator: Any, workdir: Path) -> dict[str, str]:
+        if generator is None:
+            raise ConfigError(f"{self.name}: needs a generator (--generator hf)")
+        chosen = self.chosen(corpus)
+        outputs = self.generated(
+            chosen, self.cache_folder(workdir, generator, corpus, QGEN_PROMPT) / "queries",
+            lambda part: generator.generate([QGEN_PROMPT.replace("{passage}", p.contents(": ")) for p in part],
+                                            max_new_tokens=self.max_new_tokens))
+        queries = {p.id: clean_query(outputs[p.id]) for p in chosen}
+        return {pid: q for pid, q in queries.items() if len(q.split()) >= 2}
+
+    def augment(self, corpus: Corpus, *, generator: Any, workdir: Path) -> list[dict[str, Any]]:
+        queries = self.queries(corpus, generator, workdir)
+        items = self.items(queries, corpus, workdir)
+        self.last_counts_ = {"kept": len(items), "rejected": min(self.passages, len(corpus)) - len(items)}
+        return items
+
+
+class RerankAugmenter(QgenAugmenter):
+    """``qgen`` queries, labelled by the generator's listwise reranking of the top ``k``."""
+
+    name = "rerank"
+
+    def __init__(self, passages: int = 1000, k: int = 20, window: int = 8, step: int = 4, max_chars: int = 300,
+                 retriever: str = "bm25", retriever_args: dict[str, Any] | None = None,
+                 max_new_tokens: int = 64, seed: int = 0) -> None:
+        super().__init__(passages=passages, k=k, retriever=retriever, retriever_args=retriever_args,
+                         max_new_tokens=max_new_tokens, seed=seed)
+        self.window = window
+        self.step = step
+        self.max_chars = max_chars
+
+    def augment(self, corpus: Corpus, *, generator: Any, workdir: Path) -> list[dict[str, Any]]:
+        queries = self.queries(corpus, generator, workdir)
+        ranked = self.retrieved(queries, corpus, workdir)
+        texts = {p.id: p.contents(": ") for p in corpus.get(sorted({d for r in ranked.values() for d in r}))}
+        chosen = [p for p in self.chosen(corpus) if p.id in queries]
+
+        def make(part: list[Passage]) -> list[Any]:
+            results = []
+            for passage in part:
+                candidates = ranked.get(passage.id, [])
+                order, counts = rerank(queries[passage.id], [texts[d] for d in candidates],
+                                       lambda prompts: generator.generate(prompts, max_new_tokens=self.max_new_tokens),
+                                       window=self.window, step=self.step, max_chars=self.max_chars)
+                results.append({"ranking": [candidates[i] for i in order], **counts})
+            return results
+
+        outputs = self.generated(chosen, self.cache_folder(workdir, generator, corpus, RERANK_PROMPT) / "rerank", make)
+        items = []
+        counts = {"kept": 0, "rejected": 0, "clean_windows": 0, "repaired_windows": 0}
+        for passage in chosen:
+            output = outputs[passage.id]
+            counts["clean_windows"] += output["clean"]
+            counts["repaired_windows"] += output["repaired"]
+            if not output["ranking"]:
+                counts["rejected"] += 1
+                continue
+            items.append({"qid": f"{self.name}-{passage.id}", "query": queries[passage.id],
+                          "positives": output["ranking"][:1], "distractors": output["ranking"][1:],
+                          "source": self.name})
+        counts["kept"] = len(items)
+        counts["rejected"] += min(self.passages, len(corpus)) - len(chosen)
+        self.last_counts_ = counts
+        return items
+
+
+class TripletAugmenter(DramaAugmenter):
+    """The generator writes (query, positive, negative) itself; the passages are new. Kept for
+    ablations (DRAMA found it the least useful source)."""
+
+    name = "triplet"
+
+    def augment(self, corpus: Corpus, *, generator: Any, workdir: Path) -> list[dict[str, Any]]:
+        if generator is None:
+            raise ConfigError(f"{self.name}: needs a generator (--generator hf)")
+        chosen = self.chosen(corpus)
+        outputs = self.generated(
+            chosen, self.cache_folder(workdir, generator, corpus, TRIPLET_PROMPT) / "triplets",
+            lambda part: generator.generate([TRIPLET_PROMPT.replace("{passage}", p.contents(": ")) for p in part],
+                                            max_new_tokens=self.max_new_tokens))
+        items = []
+        for passage in chosen:
+            triplet = parse_triplet(outputs[passage.id])
+            if triplet is None:
+                continue
+            base = f"{self.name}-{passage.id}"
+            items.append({"qid": base, "query": triplet["query"], "positives": [f"{base}-pos"],
+                          "distractors": [f"{base}-neg"], "source": self.name,
+                          "new_passages": [{"id": f"{base}-pos", "text": triplet["positive"]},
+                                           {"id": f"{base}-neg", "text": triplet["negative"]}]})
+        self.last_counts_ = {"kept": len(items), "rejected": len(chosen) - len(items)}
+        return items
+
+
+def training_split(items: Sequence[dict[str, Any]], corpus: Corpus, *, name: str, recipe: str) -> DatasetSplit:
+    """A training split the dense retrievers consume: queries, positives as qrels, distractors as
+    hard negatives; generated passages (``triplet``) are added to the corpus."""
+    new = [Passage(id=p["id"], text=p["text"]) for item in items for p in item.get("new_passages", [])]
+    if new:
+        corpus = Corpus.from_passages([*corpus, *new])
+    return DatasetSplit(
+        name=name, split=recipe, corpus=corpus,
+        queries={i["qid"]: i["query"] for i in items},
+        qrels={i["qid"]: {d: 1 for d in i["positives"]} for i in items},
+        hard_negatives={i["qid"]: list(i["distractors"]) for i in items},
+        revision=stage_key(items=[[i["qid"], i["query"], i["positives"], i["distractors"]] for i in items])[:16],
+    )

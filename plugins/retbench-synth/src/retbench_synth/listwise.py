@@ -1,0 +1,58 @@
+"""Listwise reranking with a generator (RankGPT-style, as DRAMA's ``rerank`` step uses it).
+
+The generator sees a query and numbered candidates and answers with an order such as
+``[2] > [3] > [1]``. Its answer is parsed robustly: every number in order of appearance, each
+kept once, out-of-range numbers dropped, candidates it left out appended in their original
+order. When there are more candidates than fit in one prompt, a window of ``window``
+candidates slides from the bottom of the list to the top by ``step``, so the best candidates
+bubble up to the front.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+PROMPT = (
+    "Rank the {count} passages below by how relevant they are to the search query. Answer with "
+    "their identifiers only, most relevant first, like [2] > [1] > [3].\n\nQuery: {query}\n\n{passages}\n\nRanking:"
+)
+NUMBER = re.compile(r"\d+")
+
+
+def parse_permutation(text: str, count: int) -> tuple[list[int], bool]:
+    """Zero-based order of ``count`` candidates from a generated ranking of 1-based numbers, and
+    whether the answer named every candidate exactly once with nothing else (clean)."""
+    numbers = [int(n) for n in NUMBER.findall(text)]
+    order: list[int] = []
+    for number in numbers:
+        if 1 <= number <= count and number - 1 not in order:
+            order.append(number - 1)
+    clean = len(numbers) == count and len(order) == count
+    return order + [i for i in range(count) if i not in order], clean
+
+
+def window_starts(count: int, window: int, step: int) -> list[int]:
+    """Start positions of the sliding windows, from the bottom of the list to the top."""
+    if count <= window:
+        return [0]
+    starts = list(range(count - window, 0, -step))
+    return starts + [0] if starts[-1] != 0 else starts
+
+
+def rerank(query: str, candidates: Sequence[str], rank: Callable[[list[str]], list[str]], *, window: int = 8,
+           step: int = 4, max_chars: int = 300, prompt: str = PROMPT) -> tuple[list[int], dict[str, int]]:
+    """The candidates' new order (indices into ``candidates``) and counts of clean / repaired
+    answers. ``rank`` maps prompts to generations (the generator's ``generate``)."""
+    order = list(range(len(candidates)))
+    counts = {"windows": 0, "clean": 0, "repaired": 0}
+    for start in window_starts(len(order), window, step):
+        part = order[start : start + window]
+        listed = "\n".join(f"[{i}] {candidates[c][:max_chars]}" for i, c in enumerate(part, 1))
+        text = rank([prompt.replace("{count}", str(len(part))).replace("{query}", query)
+                     .replace("{passages}", listed)])[0]
+        permutation, clean = parse_permutation(text, len(part))
+        order[start : start + window] = [part[i] for i in permutation]
+        counts["windows"] += 1
+        counts["clean" if clean else "repaired"] += 1
+    return order, counts

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from retbench import Corpus, Passage
+from retbench_synth.drama import (
+    CropAugmenter,
+    QgenAugmenter,
+    RerankAugmenter,
+    TripletAugmenter,
+    parse_triplet,
+    sentences,
+    training_split,
+)
+
+TOPICS = ["paris france capital seine", "berlin germany capital spree", "madrid spain capital prado",
+          "vienna austria capital danube", "nile river africa egypt", "everest mountain highest himalaya"]
+PASSAGES = [Passage(f"d{i}", f"The first sentence is about {t}. Short one. A second sentence mentions {t} again.",
+                    t.split()[0]) for i, t in enumerate(TOPICS)]
+CORPUS = Corpus.from_passages(PASSAGES)
+
+
+class Scripted:
+    """A generator answering each prompt kind with a scripted output; counts its prompts."""
+
+    name = "scripted"
+
+    def __init__(self, fail_after: int | None = None):
+        self.prompts: list[str] = []
+        self.fail_after = fail_after
+
+    def get_params(self):
+        return {}
+
+    def generate(self, prompts, *, max_new_tokens):
+        if self.fail_after is not None and len(self.prompts) >= self.fail_after:
+            raise KeyboardInterrupt
+        self.prompts += prompts
+        outputs = []
+        for prompt in prompts:
+            topic = re.search(r"about (\w+)", prompt)
+            if prompt.startswith("Rank"):
+                count = len(re.findall(r"^\[\d+\]", prompt, re.MULTILINE))
+                outputs.append(" > ".join(f"[{i}]" for i in range(count, 0, -1)))  # reversed
+            elif prompt.startswith("Write one search query"):
+                outputs.append(f"Query: {topic.group(1)} capital" if topic else "")
+            elif "Reply with JSON" in prompt:
+                outputs.append('{"query": "q", "positive": "p", "negative": "n"}' if "paris" in prompt
+                               else '{"query": "q", "positive": ')
+            else:
+                outputs.append("")
+        return outputs
+
+
+def test_a_cropped_query_is_a_sentence_of_its_passage(tmp_path):
+    augmenter = CropAugmenter(passages=6, k=6, positives=1, distractors_from=3, min_words=4)
+    items = augmenter.augment(CORPUS, workdir=tmp_path)
+    assert len(items) == 6 and augmenter.last_counts_ == {"kept": 6, "rejected": 0}
+    by_id = {p.id: p for p in PASSAGES}
+    for item in items:
+        source = by_id[item["qid"].removeprefix("crop-")]
+        assert item["query"] in sentences(source.text) and len(item["query"].split()) >= 4
+        assert len(item["positives"]) == 1 and item["positives"][0] not in item["distractors"]
+        assert len(item["distractors"]) <= 3
+    assert items == CropAugmenter(passages=6, k=6, positives=1, distractors_from=3, min_words=4).augment(
+        CORPUS, workdir=tmp_path)  # seeded
+
+
+def test_qgen_writes_one_query_per_passage_and_caches_it(tmp_path):
+    generator = Scripted()
+    items = QgenAugmenter(passages=4, k=6).augment(CORPUS, generator=generator, workdir=tmp_path)
+    assert {i["query"] for i in items} <= {f"{t.split()[0]} capital" for t in TOPICS}
+    asked = len(generator.prompts)
+    assert asked == 4
+    QgenAugmenter(passages=4, k=6).augment(CORPUS, generator=generator, workdir=tmp_path)
+    assert len(generator.prompts) == asked
+
+
+def test_an_interrupted_generation_resumes_without_regenerating(tmp_path):
+    calls: list[list[str]] = []
+
+    def make_then_die(part):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append([p.id for p in part])
+        return [p.id for p in part]
+
+    with pytest.raises(KeyboardInterrupt):
+        QgenAugmenter().generated(PASSAGES, tmp_path, make_then_die, chunk=2)
+    made: list[str] = []
+    QgenAugmenter().generated(PASSAGES, tmp_path, lambda part: made.extend(p.id for p in part) or [p.id for p in part],
+                              chunk=2)
+    assert calls == [["d0", "d1"]] and made == ["d2", "d3", "d4", "d5"]
+
+
+def test_rerank_applies_the_parsed_permutation(tmp_path):
+    generator = Scripted()
+    augmenter = RerankAugmenter(passages=2, k=5, window=8)
+    items = augmenter.augment(CORPUS, generator=generator, workdir=tmp_path)
+    ranked = QgenAugmenter(passages=2, k=5).retrieved(
+        {i["qid"].removeprefix("rerank-"): i["query"] for i in items}, CORPUS, tmp_path)
+    for item in items:
+        original = ranked[item["qid"].removeprefix("rerank-")]
+        assert item["positives"] == [original[-1]]  # the scripted ranking reverses the list
+        assert item["distractors"] == list(reversed(original[:-1]))
+    assert augmenter.last_counts_["clean_windows"] == len(items)
+
+
+def test_triplets_are_validated_and_malformed_ones_dropped(tmp_path):
+    assert parse_triplet('noise {"query": "q", "positive": "p", "negative": "n"} noise') == {
+        "query": "q", "positive": "p", "negative": "n"}
+    assert parse_triplet('{"query": "q", "positive": ""}') is None
+    augmenter = TripletAugmenter(passages=6)
+    items = augmenter.augment(CORPUS, generator=Scripted(), workdir=tmp_path)
+    assert len(items) == 1 and augmenter.last_counts_ == {"kept": 1, "rejected": 5}
+    split = training_split(items, CORPUS, name="scifact", recipe="triplet")
+    assert len(split.corpus) == len(PASSAGES) + 2
+    assert split.qrels["triplet-d0"] == {"triplet-d0-pos": 1} and split.hard_negatives["triplet-d0"] == ["triplet-d0-neg"]

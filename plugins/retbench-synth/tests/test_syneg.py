@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from retbench import Passage
+from retbench.testing import mock_split
+from retbench_dense.retriever import DPR
+from retbench_dense.training import training_items
+from retbench_synth.syneg import SynegNegatives
+
+SPLIT = mock_split("train")
+ITEMS = training_items(SPLIT)
+
+
+class Writer:
+    """Scripted generator: a JSON negative per query (malformed for q2), a reflection verdict."""
+
+    name = "writer"
+
+    def __init__(self, answers_query: bool = False):
+        self.prompts: list[str] = []
+        self.answers_query = answers_query
+
+    def generate(self, prompts, *, max_new_tokens):
+        self.prompts += prompts
+        out = []
+        for prompt in prompts:
+            if prompt.startswith("Query:"):  # the self-reflection step
+                out.append(json.dumps({"answers_query": self.answers_query, "revised": "a revised negative"}))
+            elif "Query: " + SPLIT.queries["q2"] in prompt:
+                out.append('{"negative": "unterminated')
+            else:
+                out.append('Sure! {"negative": "a passage about something else"}')
+        return out
+
+
+def sampler(generator, tmp_path, **params) -> SynegNegatives:
+    syneg = SynegNegatives(retrieved="random", **params)
+    syneg.set_generator(generator)
+    syneg.prepare(ITEMS, corpus=SPLIT.corpus, retriever=None, hard_negatives={}, workdir=tmp_path)
+    return syneg
+
+
+def test_malformed_json_is_retried_then_the_pair_skipped(tmp_path):
+    generator = Writer()
+    syneg = sampler(generator, tmp_path, retries=2)
+    malformed = [p for p in generator.prompts if "Query: " + SPLIT.queries["q2"] in p and not p.startswith("Query:")]
+    assert len(malformed) == 3 and malformed[1].endswith("nothing else.")
+    counts = syneg.log[0]["synthetic_negatives"]
+    assert counts["malformed"] == 1 and counts["kept"] == len(ITEMS) - 1
+    assert "q2" not in syneg.synthetic_ and syneg.synthetic_["q1"].text == "a passage about something else"
+
+
+def test_reflection_replaces_a_negative_that_answers_the_query(tmp_path):
+    syneg = sampler(Writer(answers_query=True), tmp_path)
+    assert syneg.synthetic_["q1"].text == "a revised negative"
+    assert syneg.log[0]["synthetic_negatives"]["revised"] == len(ITEMS) - 1
+
+
+def test_negatives_are_cached_per_pair(tmp_path):
+    sampler(Writer(), tmp_path)
+    again = Writer()
+    sampler(again, tmp_path)
+    assert again.prompts == []
+
+
+def test_every_instance_gets_exactly_one_synthetic_negative_plus_retrieved_ones(tmp_path):
+    syneg = sampler(Writer(), tmp_path, ratio=0.7)
+    batch = [i for i in ITEMS if i["qid"] != "q2"]
+    retrieved = []
+    for seed in range(200):
+        for picks in syneg.sample(batch, corpus=SPLIT.corpus, retriever=None, k=3, seed=seed):
+            synthetic = [p for p in picks if isinstance(p, Passage)]
+            assert len(synthetic) == 1 and synthetic[0].id.startswith("syneg:")
+            retrieved.append(len(picks) - 1)
+    assert sum(retrieved) / len(retrieved) == pytest.approx(1 / 0.7 - 1, abs=0.05)
+    fallback = syneg.sample([i for i in ITEMS if i["qid"] == "q2"], corpus=SPLIT.corpus, retriever=None, k=2, seed=0)
+    assert len(fallback[0]) == 2 and all(isinstance(p, str) for p in fallback[0])
+
+
+def test_a_retriever_trains_on_synthetic_negatives(retbench_tiny_bert, tmp_path):
+    retriever = DPR(model=str(retbench_tiny_bert), pooling="mean", train_batch_size=2, learning_rate=1e-3,
+                    warmup_ratio=0.0, epochs=5)
+    syneg = SynegNegatives(retrieved="random")
+    syneg.set_generator(Writer())
+    report = retriever.fit(SPLIT, negatives=syneg, workdir=tmp_path, seed=0)
+    assert report["negatives"] == "syneg" and report["steps"] == 10
+    assert report["negatives_log"][0]["synthetic_negatives"]["kept"] == len(ITEMS) - 1
+    assert report["loss_last_tenth"] < report["loss_first_tenth"]
