@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from retbench.config import ARG_KINDS
 from retbench.errors import ConfigError
 
 OVERWRITE = click.Choice(["always", "never", "only-missing"])
@@ -32,10 +33,15 @@ def run_options(func: Any, *, lists: bool = False) -> Any:
         click.option("--fit-split", help="Train the retriever on this split before indexing."),
         click.option("--shard-size", type=int, default=None, help="Queries per resumable shard [default: 500]."),
         click.option("--negatives", help="Negative sampler used for training."),
-        click.option("--generator", help="Text generator a reader uses (default: the reader's)."),
+        click.option("--generator", help="Text generator a reader or an augmenter uses (default: the reader's, "
+                                         "else hf)."),
+        click.option("--augment", help="Augmenters whose synthetic training data joins --fit-split, "
+                                       "comma-separated (e.g. crop,qgen,rerank)."),
+        click.option("--augment-ratio", type=float, default=None,
+                     help="Synthetic training items per original item [default: all of them]."),
         *(click.option(f"--{kind}-arg", f"{kind.replace('-', '_')}_args", multiple=True, metavar="KEY=VALUE",
                        help=f"{kind} parameter; repeatable.")
-          for kind in ("retriever", "reader", "injector", "dataset", "negatives", "generator")),
+          for kind in ARG_KINDS),
         click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML run configuration."),
         click.option("--overwrite", type=OVERWRITE, default="only-missing", show_default=True),
         click.option("--save-record", type=click.Path(file_okay=False), help="Also save the record under DIR/<dataset>/."),
@@ -55,12 +61,12 @@ def config_values(params: dict[str, Any]) -> dict[str, Any]:
     values = load_toml(params["config_file"]) if params.get("config_file") else {}
     for key in ("retriever", "reader", "injector", "dataset", "split", "k", "read_k", "limit", "sample", "per_type",
                 "data_dir",
-                "seed", "fit_split", "negatives", "generator", "shard_size"):
+                "seed", "fit_split", "negatives", "generator", "augment", "augment_ratio", "shard_size"):
         if params.get(key) is not None:
             values[key] = params[key]
     if params.get("metrics"):
         values["metrics"] = list(params["metrics"])
-    for kind in ("retriever", "reader", "injector", "dataset", "negatives", "generator"):
+    for kind in ARG_KINDS:
         flag_args = parse_assignments(params.get(f"{kind}_args", ()), option=f"--{kind}-arg")
         values[f"{kind}_args"] = {**values.get(f"{kind}_args", {}), **flag_args}
     if not values.get("dataset"):

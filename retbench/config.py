@@ -10,7 +10,7 @@ from typing import Any
 
 from retbench.errors import ConfigError
 
-ARG_KINDS = ("retriever", "reader", "injector", "dataset", "negatives", "generator")
+ARG_KINDS = ("retriever", "reader", "injector", "dataset", "negatives", "generator", "augment")
 
 
 @dataclass
@@ -31,6 +31,8 @@ class RunConfig:
     fit_split: str | None = None
     negatives: str | None = None
     generator: str | None = None
+    augment: str | None = None
+    augment_ratio: float | None = None
     shard_size: int = 500
     retriever_args: dict[str, Any] = field(default_factory=dict)
     reader_args: dict[str, Any] = field(default_factory=dict)
@@ -38,6 +40,7 @@ class RunConfig:
     dataset_args: dict[str, Any] = field(default_factory=dict)
     negatives_args: dict[str, Any] = field(default_factory=dict)
     generator_args: dict[str, Any] = field(default_factory=dict)
+    augment_args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -46,6 +49,8 @@ class RunConfig:
             value = getattr(self, option)
             if value is not None and value < 1:
                 raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
+        if self.augment_ratio is not None and self.augment_ratio <= 0:
+            raise ConfigError(f"--augment-ratio must be positive, got {self.augment_ratio}")
         if not self.retriever and not self.reader:
             raise ConfigError("a run needs --retriever, --reader, or both")
 

@@ -24,6 +24,7 @@ PERMUTATIONS = 10_000
 ALPHA = 0.05
 COST_COLUMNS = (
     ("queries_per_second", "search q/s ↑", 1.0),
+    ("augment_seconds", "augment s ↓", 1.0),
     ("train_seconds", "train s ↓", 1.0),
     ("index_seconds", "index s ↓", 1.0),
     ("peak_rss_mb", "peak RSS MB ↓", 1.0),
@@ -50,7 +51,11 @@ def system_label(record: RunRecord) -> str:
         parts.append(f"{name} ({shown})" if shown else name)
         if role == "retriever" and "fit" in record.training:
             negatives = (record.components.get("negatives") or {}).get("name") or "in-batch only"
-            parts[-1] += f" [trained: {record.config['fit_split']}, {negatives} negatives]"
+            data = record.config["fit_split"]
+            if "augment" in record.training:
+                ratio = record.config.get("augment_ratio")
+                data += f" + {record.training['augment']['recipe']}" + (f" x{ratio:g}" if ratio else "")
+            parts[-1] += f" [trained: {data}, {negatives} negatives]"
         if role == "reader" and "fit-reader" in record.training:
             parts[-1] += f" [trained: {record.config['fit_split']}]"
         if role == "reader" and "fit-injector" in record.training:
@@ -92,8 +97,8 @@ def _metric_columns(records: list[RunRecord]) -> list[str]:
 
 def _cost_value(record: RunRecord, key: str) -> Any:
     stages = record.cost.get("stage_seconds", {})
-    if key == "index_seconds":
-        return stages.get("index")
+    if key in ("index_seconds", "augment_seconds"):
+        return stages.get(key.removesuffix("_seconds"))
     if key == "train_seconds":
         fits = [stages[name] for name in ("fit", "fit-reader", "fit-injector") if stages.get(name) is not None]
         return sum(fits) if fits else None

@@ -8,6 +8,7 @@ are reused, search and answer stages resume shard by shard.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tempfile
 from dataclasses import replace
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from retbench import progress
-from retbench.cache import Cache, Stage, directory_bytes, stage_key
+from retbench.augment import mix
+from retbench.cache import Cache, Stage, atomic_write_json, directory_bytes, stage_key
 from retbench.config import RunConfig
 from retbench.errors import ConfigError
 from retbench.metrics.cost import StageTimer, injection_cost_summary, peak_rss_mb
@@ -144,13 +146,16 @@ class _Run:
         train = load_split(self.c.dataset, self.config.fit_split, workdir=self.cache.home / "prepared")
         train_key = {"name": train.name, "split": train.split, "revision": train.revision}
         if self.c.retriever in trainable:
+            retriever_train, augment_key = self.augmented(train)
             stage, _ = self.stage(
                 "fit",
-                lambda stage: self._fit(self.c.retriever, stage, train, negatives=self.c.negatives,
+                lambda stage: self._fit(self.c.retriever, stage, retriever_train, negatives=self.c.negatives,
                                         seed=self.config.seed),
                 retriever=_identity(self.c.described, "retriever"),
                 negatives=_identity(self.c.described, "negatives"),
                 train=train_key,
+                augment=augment_key,
+                augment_ratio=self.config.augment_ratio,
                 seed=self.config.seed,
             )
             self._restore(self.c.retriever, "fit", stage)
@@ -194,6 +199,33 @@ class _Run:
             )
             self._restore(self.c.injector, "fit-injector", stage)
             self.injector_fit_key = stage.key
+
+    def augmented(self, train: DatasetSplit) -> tuple[DatasetSplit, str | None]:
+        """``train`` with the augmenters' synthetic items mixed in (``--augment``), and the key
+        of the cached augment stage; ``train`` itself when there are no augmenters."""
+        if not self.c.augmenters:
+            return train, None
+        recipe = ",".join(a.name for a in self.c.augmenters)
+
+        def compute(stage: Stage) -> dict[str, Any]:
+            items, counts = [], {}
+            for augmenter in self.c.augmenters:
+                made = augmenter.augment(train.corpus, generator=self.c.generator, workdir=stage.workdir / "work")
+                counts[augmenter.name] = {"items": len(made), **getattr(augmenter, "last_counts_", {})}
+                items += made
+            atomic_write_json(stage.workdir / "items.json", items)
+            return {"recipe": recipe, "items": len(items), "counts": counts,
+                    "generator": _identity(self.c.described, "generator")}
+
+        stage, _ = self.stage(
+            "augment", compute,
+            augmenters=[_identity(self.c.described, f"augmenter:{a.name}") for a in self.c.augmenters],
+            generator=_identity(self.c.described, "generator"),
+            corpus=train.corpus.fingerprint,
+            seed=self.config.seed,
+        )
+        items = json.loads((stage.workdir / "items.json").read_text())
+        return mix(train, items, recipe=recipe, ratio=self.config.augment_ratio, seed=self.config.seed), stage.key
 
     @staticmethod
     def _fit(component: Any, stage: Stage, train: DatasetSplit, **kwargs: Any) -> dict[str, Any]:
@@ -388,7 +420,7 @@ def evaluate(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         higher_is_better=scores.higher_is_better,
         per_query=scores.per_query,
-        training={name: state.manifests[name] for name in ("fit", "fit-reader", "fit-injector")
+        training={name: state.manifests[name] for name in ("augment", "fit", "fit-reader", "fit-injector")
                   if name in state.manifests},
     )
     save_record(record, cache.home / "runs" / run_id, run=run)

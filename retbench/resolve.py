@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from retbench.component import build, constructor_parameters, params_of
@@ -12,6 +12,7 @@ from retbench.plugins import RetbenchPluginManager
 from retbench.registry import Registries
 
 DEFAULT_INJECTOR = "in-context"
+DEFAULT_GENERATOR = "hf"
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Components:
     negatives: Any | None
     described: dict[str, dict[str, Any]]
     generator: Any | None = None
+    augmenters: list[Any] = field(default_factory=list)
 
 
 def _make(
@@ -97,13 +99,34 @@ def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager
     if retriever is not None and config.fit_split and not negatives_name:
         negatives_name = getattr(retriever, "default_negatives", None)
     negatives = make("negative_samplers", "negatives", negatives_name, config.negatives_args)
+    augmenters = _augmenters(config, registries, pm, described)
     generator_name = config.generator
     if reader is not None and not generator_name:
         generator_name = getattr(reader, "default_generator", None)
+    if not generator_name and any(getattr(a, "uses_generator", True) for a in augmenters):
+        generator_name = DEFAULT_GENERATOR
     generator = make("generators", "generator", generator_name, config.generator_args)
     if generator is not None:
-        if not hasattr(reader, "set_generator"):
+        if hasattr(reader, "set_generator"):
+            reader.set_generator(generator)
+        elif not augmenters:
             user = f"reader '{config.reader}' does not use one" if reader is not None else "there is no --reader"
             raise ConfigError(f"--generator '{generator_name}' given, but {user}")
-        reader.set_generator(generator)
-    return Components(dataset, retriever, reader, injector, negatives, described, generator)
+    return Components(dataset, retriever, reader, injector, negatives, described, generator, augmenters)
+
+
+def _augmenters(config: RunConfig, registries: Registries, pm: RetbenchPluginManager,
+                described: dict[str, dict[str, Any]]) -> list[Any]:
+    """``--augment a,b``: each augmenter gets the ``--augment-arg`` values its constructor takes."""
+    names = [n.strip() for n in (config.augment or "").split(",") if n.strip()]
+    if names and not config.fit_split:
+        raise ConfigError("--augment adds training data: give --fit-split too")
+    made = []
+    for name in names:
+        accepted = constructor_parameters(registries["augmenters"].entry(name).cls)
+        params = {k: v for k, v in config.augment_args.items() if k in accepted}
+        made.append(_make("augmenters", f"augmenter:{name}", name, params, registries, pm, described))
+    unused = sorted(set(config.augment_args) - {p for a in made for p in constructor_parameters(type(a))})
+    if unused:
+        raise ConfigError(f"--augment-arg {', '.join(unused)}: no augmenter among {names} takes it")
+    return made

@@ -19,6 +19,8 @@ PASSAGES = [Passage("d1", "Paris is the capital of France.", "France"),
     ("  \nAnswer: \"Paris\"\nQuestion: next", "Paris"),
     ("France's capital is on the Seine. So the answer is: Paris.", "Paris"),
     ("The answer is Barack Obama", "Barack Obama"),
+    ("Question: Who died first?\nAnswer: Chiang Chung-Ling", "Chiang Chung-Ling"),
+    ("Question: Who died first?", ""),
 ])
 def test_short_answer_extraction(output, answer):
     assert extract_answer(output) == answer

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from retbench import Corpus, Passage
+from retbench.augment import training_split
 from retbench_synth.drama import (
     CropAugmenter,
     QgenAugmenter,
@@ -12,7 +13,6 @@ from retbench_synth.drama import (
     TripletAugmenter,
     parse_triplet,
     sentences,
-    training_split,
 )
 
 TOPICS = ["paris france capital seine", "berlin germany capital spree", "madrid spain capital prado",

@@ -25,6 +25,7 @@ TEMPLATES = {
     ),
     "closed-book": "Answer the question with the answer only, in a few words.\n\nQuestion: {question}\nAnswer:",
 }
+QUESTION_LINE = re.compile(r"^(question|q)\s*:", re.IGNORECASE)
 ANSWER_IS = re.compile(r"(?:so )?the answer is:?\s*(.+)", re.IGNORECASE | re.DOTALL)
 
 
@@ -47,11 +48,13 @@ def build_prompt(template: str, question: str, passages: Sequence[Passage]) -> s
 
 def extract_answer(output: str) -> str:
     """The short answer in a generation: what follows "the answer is" if present, else the
-    first non-empty line; surrounding quotes, "Answer:" and a final period removed."""
+    first non-empty line that does not repeat a "Question: ..." (small models often echo the
+    prompt's format); surrounding quotes, "Answer:" and a final period removed."""
     text = output.strip()
     found = ANSWER_IS.search(text)
     if found:
         text = found.group(1)
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    lines = [part.strip() for part in text.splitlines() if part.strip()]
+    line = next((part for part in lines if not QUESTION_LINE.match(part)), "")
     line = re.sub(r"^(answer|a)\s*:\s*", "", line, flags=re.IGNORECASE)
     return line.strip().strip("\"'“”").rstrip(".").strip()

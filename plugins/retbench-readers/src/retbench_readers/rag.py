@@ -24,7 +24,7 @@ MODES = ("rag", "no-retrieval")
 
 class RagReader(Component):
     name = "rag"
-    version = "1"
+    version = "2"
     injector = "in-context"
     default_generator = "hf"
 

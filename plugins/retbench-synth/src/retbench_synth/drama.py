@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from retbench import Component, ConfigError, Corpus, DatasetSplit, Passage
+from retbench import Component, ConfigError, Corpus, Passage
 from retbench.cache import atomic_write_json, stage_key
 from retbench.component import params_of
 from retbench_synth.listwise import PROMPT as RERANK_PROMPT
@@ -279,18 +279,3 @@ class TripletAugmenter(DramaAugmenter):
                                            {"id": f"{base}-neg", "text": triplet["negative"]}]})
         self.last_counts_ = {"kept": len(items), "rejected": len(chosen) - len(items)}
         return items
-
-
-def training_split(items: Sequence[dict[str, Any]], corpus: Corpus, *, name: str, recipe: str) -> DatasetSplit:
-    """A training split the dense retrievers consume: queries, positives as qrels, distractors as
-    hard negatives; generated passages (``triplet``) are added to the corpus."""
-    new = [Passage(id=p["id"], text=p["text"]) for item in items for p in item.get("new_passages", [])]
-    if new:
-        corpus = Corpus.from_passages([*corpus, *new])
-    return DatasetSplit(
-        name=name, split=recipe, corpus=corpus,
-        queries={i["qid"]: i["query"] for i in items},
-        qrels={i["qid"]: {d: 1 for d in i["positives"]} for i in items},
-        hard_negatives={i["qid"]: list(i["distractors"]) for i in items},
-        revision=stage_key(items=[[i["qid"], i["query"], i["positives"], i["distractors"]] for i in items])[:16],
-    )
