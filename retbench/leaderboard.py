@@ -99,8 +99,10 @@ def _cost_value(record: RunRecord, key: str) -> Any:
     stages = record.cost.get("stage_seconds", {})
     if key in ("index_seconds", "augment_seconds"):
         return stages.get(key.removesuffix("_seconds"))
-    if key == "train_seconds":
-        fits = [stages[name] for name in ("fit", "fit-reader", "fit-injector") if stages.get(name) is not None]
+    if key == "train_seconds":  # a fit report's own train_seconds counts work reused from elsewhere
+        fits = [record.training.get(name, {}).get("train_seconds", stages.get(name))
+                for name in ("fit", "fit-reader", "fit-injector")]
+        fits = [seconds for seconds in fits if seconds is not None]
         return sum(fits) if fits else None
     return record.cost.get(key)
 

@@ -121,6 +121,16 @@ def test_prag_lora_raises_the_likelihood_of_its_passages_answers(retbench_tiny_l
     assert all(torch.equal(combined.payload[0].factors[n][1], b) for n, (_, b) in lora.factors.items())
 
 
+def test_augmentation_prompts_are_injector_parameters(retbench_tiny_llama, tmp_path):
+    prompt = "Passage: {passage}\n\nList {count} questions about it."
+    injector = PragInjector(augment_args={"question_prompt": prompt})
+    assert injector.augmenter().question_prompt == prompt
+    generator = ScriptedHF(model=str(retbench_tiny_llama))
+    assert injector.lora_store(generator, tmp_path / "x").folder != PragInjector().lora_store(generator, tmp_path / "x").folder
+    with pytest.raises(ConfigError, match="augment_args \\['qa_prompt'\\] unknown"):
+        PragInjector(augment_args={"qa_prompt": prompt}).augmenter()
+
+
 def test_every_passage_lora_starts_from_one_seeded_initialisation(retbench_tiny_llama):
     model, tokenizer = HFGenerator(model=str(retbench_tiny_llama)).load()
     trainer = PassageLoraTrainer(model, tokenizer, PragInjector().lora_settings())

@@ -49,7 +49,8 @@ class DyPragInjector(PragRecipe, Component):
 
     def __init__(self, intermediate_size: int = 32, lm_weight: float = 1.0, mse_weight: float = 100.0,
                  kl_weight: float = 0.01, translator_lr: float = 1e-3, translator_epochs: int = 1,
-                 texts_per_passage: int | None = None, rewrites: int = 1, qa_pairs: int = 3, rank: int = 2,
+                 texts_per_passage: int | None = None, rewrites: int = 1, qa_pairs: int = 3,
+                 augment_args: dict[str, Any] | None = None, rank: int = 2,
                  alpha: float = 32.0, dropout: float = 0.0, learning_rate: float = 3e-4, epochs: int = 1,
                  targets: list[str] | None = None, max_length: int = 512, seed: int = 0,
                  template: str = TEMPLATE) -> None:
@@ -60,9 +61,9 @@ class DyPragInjector(PragRecipe, Component):
         self.translator_lr = translator_lr
         self.translator_epochs = translator_epochs
         self.texts_per_passage = texts_per_passage
-        self.set_recipe(rewrites=rewrites, qa_pairs=qa_pairs, rank=rank, alpha=alpha, dropout=dropout,
-                        learning_rate=learning_rate, epochs=epochs, targets=targets, max_length=max_length,
-                        seed=seed, template=template)
+        self.set_recipe(rewrites=rewrites, qa_pairs=qa_pairs, augment_args=augment_args, rank=rank, alpha=alpha,
+                        dropout=dropout, learning_rate=learning_rate, epochs=epochs, targets=targets,
+                        max_length=max_length, seed=seed, template=template)
 
     def _translator(self, model: Any) -> ParameterTranslator:
         return ParameterTranslator(model.config.hidden_size, target_modules(model, self.targets), self.rank,
@@ -97,9 +98,8 @@ class DyPragInjector(PragRecipe, Component):
         import torch
         from safetensors.torch import save_file
 
-        began = time.perf_counter()
         store = self.ensure_loras(passages, generator=generator, inject_dir=inject_dir)
-        prag_seconds = time.perf_counter() - began
+        prag_seconds = sum(store.load(p).offline_seconds for p in passages)  # also for LoRAs trained earlier
         items = self.augmenter().augment_passages(passages, generator=generator, root=inject_dir.parent / "prag-augment")
         model, tokenizer = generator.load()
         model.requires_grad_(False)
@@ -132,7 +132,8 @@ class DyPragInjector(PragRecipe, Component):
         self.translator_ = translator.eval()
         size = (workdir / CHECKPOINT).stat().st_size
         return {"passages": len(passages), "prag_seconds": round(prag_seconds, 2),
-                "translator_seconds": round(translate_seconds, 2), "steps": len(curves["loss"]),
+                "translator_seconds": round(translate_seconds, 2),
+                "train_seconds": round(prag_seconds + translate_seconds, 2), "steps": len(curves["loss"]),
                 "bytes": size, "translator_parameters": sum(p.numel() for p in translator.parameters()),
                 "curves": curves, "weights": {"lm": self.lm_weight, "mse": self.mse_weight, "kl": self.kl_weight}}
 

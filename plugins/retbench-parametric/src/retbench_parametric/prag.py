@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from retbench import Component, ConfigError, Injection, Passage
+from retbench.component import constructor_parameters
 from retbench_parametric.augment import PassageAugmenter, generator_identity, training_texts
 from retbench_parametric.lora import (
     LoraSettings,
@@ -54,12 +55,13 @@ class PragRecipe:
     seed: int
     template: str
 
-    def set_recipe(self, *, rewrites: int, qa_pairs: int, rank: int, alpha: float, dropout: float,
-                   learning_rate: float, epochs: int, targets: list[str] | None, max_length: int, seed: int,
-                   template: str) -> None:
+    def set_recipe(self, *, rewrites: int, qa_pairs: int, augment_args: dict[str, Any] | None, rank: int,
+                   alpha: float, dropout: float, learning_rate: float, epochs: int, targets: list[str] | None,
+                   max_length: int, seed: int, template: str) -> None:
         """Store the recipe parameters (the injectors' constructors take them under these names)."""
         self.rewrites = rewrites
         self.qa_pairs = qa_pairs
+        self.augment_args = augment_args
         self.rank = rank
         self.alpha = alpha
         self.dropout = dropout
@@ -76,7 +78,14 @@ class PragRecipe:
                             seed=self.seed)
 
     def augmenter(self) -> PassageAugmenter:
-        return PassageAugmenter(rewrites=self.rewrites, qa_pairs=self.qa_pairs)
+        """The passage augmenter; ``augment_args`` sets its other parameters (its prompts,
+        generation lengths)."""
+        args = dict(self.augment_args or {})
+        allowed = set(constructor_parameters(PassageAugmenter)) - {"rewrites", "qa_pairs"}
+        unknown = sorted(set(args) - allowed)
+        if unknown:
+            raise ConfigError(f"{self.name}: augment_args {unknown} unknown; it takes {sorted(allowed)}")
+        return PassageAugmenter(rewrites=self.rewrites, qa_pairs=self.qa_pairs, **args)
 
     def lora_store(self, generator: Any, inject_dir: Path) -> LoraStore:
         augmenter = self.augmenter()
@@ -110,13 +119,14 @@ class PragInjector(PragRecipe, Component):
     version = "1"
     combine: ClassVar[bool] = False
 
-    def __init__(self, rewrites: int = 1, qa_pairs: int = 3, rank: int = 2, alpha: float = 32.0,
+    def __init__(self, rewrites: int = 1, qa_pairs: int = 3, augment_args: dict[str, Any] | None = None,
+                 rank: int = 2, alpha: float = 32.0,
                  dropout: float = 0.0, learning_rate: float = 3e-4, epochs: int = 1,
                  targets: list[str] | None = None, max_length: int = 512, seed: int = 0,
                  template: str = TEMPLATE) -> None:
-        self.set_recipe(rewrites=rewrites, qa_pairs=qa_pairs, rank=rank, alpha=alpha, dropout=dropout,
-                        learning_rate=learning_rate, epochs=epochs, targets=targets, max_length=max_length,
-                        seed=seed, template=template)
+        self.set_recipe(rewrites=rewrites, qa_pairs=qa_pairs, augment_args=augment_args, rank=rank, alpha=alpha,
+                        dropout=dropout, learning_rate=learning_rate, epochs=epochs, targets=targets,
+                        max_length=max_length, seed=seed, template=template)
 
     def prepare(self, passages: Sequence[Passage], *, reader: Any, workdir: Path) -> Injection:
         generator = generator_of(reader, self.name)
