@@ -12,7 +12,7 @@ from retbench_parametric.augment import PassageAugmenter, clean_rewrite, parse_q
 from retbench_parametric.dyprag import DyPragInjector
 from retbench_parametric.lora import PassageLoraTrainer
 from retbench_parametric.prag import PragInjector
-from retbench_parametric.translator import ParameterTranslator, lora_hooks, target_modules
+from retbench_parametric.translator import ParameterTranslator, lora_hooks, passage_embeddings, target_modules
 from retbench_readers.hf_generator import HFGenerator
 from retbench_readers.lora_merge import merged_lora
 from retbench_readers.rag import RagReader
@@ -176,6 +176,16 @@ def test_translator_writes_a_lora_for_every_target_module(retbench_tiny_llama):
     assert not torch.equal(out[0][modules[0][0]][0], out[1][modules[0][0]][0])  # depends on the passage
 
 
+def test_a_passage_embedding_is_the_last_tokens_final_hidden_state(retbench_tiny_llama):
+    model, tokenizer = HFGenerator(model=str(retbench_tiny_llama)).load()
+    texts = ["paris is the capital of france", "the nile"]
+    embeddings = passage_embeddings(model, tokenizer, texts, max_length=64)
+    with torch.no_grad():
+        for row, text in zip(embeddings, texts):
+            ids = tokenizer(text, return_tensors="pt")["input_ids"]
+            assert torch.allclose(row, model(ids, output_hidden_states=True).hidden_states[-1][0, -1], atol=1e-5)
+
+
 def config(tiny, reader, **kwargs) -> RunConfig:
     return RunConfig(dataset="mock", retriever="oracle", reader=reader, read_k=2,
                      generator_args={"model": str(tiny), "max_new_tokens": 3}, **kwargs)
@@ -236,3 +246,12 @@ def test_dyprag_without_a_translator_is_a_clear_error(retbench_tiny_llama, tmp_p
         injector.prepare(PASSAGES, reader=reader_with(HFGenerator(model=str(retbench_tiny_llama))),
                          workdir=tmp_path)
 
+
+
+def test_finding_the_plugins_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, retbench_parametric.plugin, retbench_readers.plugin; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -64,3 +64,11 @@ def test_hybrid_of_bm25_and_a_dense_retriever_runs_and_is_cached(retbench_tiny_b
                                retriever_args={**args, "method": "interpolation", "weights": [0.7, 0.3]}),
                      pm=pm, cache=retbench_cache)
     assert other.stages["search"]["key"] != record.stages["search"]["key"]
+
+
+def test_finding_the_plugin_imports_neither_torch_nor_ranx():
+    import subprocess
+    import sys
+
+    code = "import sys, retbench_synth.plugin; sys.exit('torch' in sys.modules or 'ranx' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -17,13 +17,15 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from retbench import Component, ConfigError, DatasetSplit, Injection, LoraWeights, Passage
 from retbench.cache import atomic_write_json, stage_key
 from retbench_parametric.augment import generator_identity, passage_digest, training_texts
 from retbench_parametric.prag import TEMPLATE, PragRecipe, generator_of
-from retbench_parametric.translator import ParameterTranslator, lora_hooks, passage_embeddings, target_modules
+
+if TYPE_CHECKING:  # the translator module imports torch, which plugin discovery must not pay for
+    from retbench_parametric.translator import ParameterTranslator
 
 CHECKPOINT = "translator.safetensors"
 CONFIG = "translator.json"
@@ -66,6 +68,8 @@ class DyPragInjector(PragRecipe, Component):
                         max_length=max_length, seed=seed, template=template)
 
     def _translator(self, model: Any) -> ParameterTranslator:
+        from retbench_parametric.translator import ParameterTranslator, target_modules
+
         return ParameterTranslator(model.config.hidden_size, target_modules(model, self.targets), self.rank,
                                    self.intermediate_size)
 
@@ -97,6 +101,8 @@ class DyPragInjector(PragRecipe, Component):
                inject_dir: Path) -> dict[str, Any]:
         import torch
         from safetensors.torch import save_file
+
+        from retbench_parametric.translator import passage_embeddings
 
         store = self.ensure_loras(passages, generator=generator, inject_dir=inject_dir)
         prag_seconds = sum(store.load(p).offline_seconds for p in passages)  # also for LoRAs trained earlier
@@ -142,6 +148,8 @@ class DyPragInjector(PragRecipe, Component):
         import torch
         import torch.nn.functional as F
 
+        from retbench_parametric.translator import lora_hooks
+
         mse = sum(F.mse_loss(a, target.factors[n][0].to(a)) + F.mse_loss(b, target.factors[n][1].to(b))
                   for n, (a, b) in generated.items()) / (2 * len(generated))
         lm = kl = torch.zeros((), device=mse.device)
@@ -179,6 +187,8 @@ class DyPragInjector(PragRecipe, Component):
 
     def prepare(self, passages: Sequence[Passage], *, reader: Any, workdir: Path) -> Injection:
         import torch
+
+        from retbench_parametric.translator import passage_embeddings
 
         generator = generator_of(reader, self.name)
         model, tokenizer = generator.load()

@@ -91,12 +91,13 @@ def lora_hooks(model: nn.Module, factors: dict[str, tuple[Any, Any]], scaling: f
 
 
 def passage_embeddings(model: Any, tokenizer: Any, texts: list[str], *, max_length: int) -> torch.Tensor:
-    """The final hidden state of each text's last token, one text at a time (no padding)."""
+    """The final hidden state of each text's last token, one text at a time (no padding).
+    Only the decoder runs: the language-model head (vocabulary x hidden per token) is not needed."""
     device = next(model.parameters()).device
+    decoder = model.base_model
     rows = []
     with torch.no_grad():
         for text in texts:
             ids = tokenizer(text, return_tensors="pt", truncation=True, max_length=max_length)["input_ids"].to(device)
-            hidden = model(input_ids=ids, output_hidden_states=True).hidden_states[-1]
-            rows.append(hidden[0, -1].float())
+            rows.append(decoder(input_ids=ids).last_hidden_state[0, -1].float())
     return torch.stack(rows)
