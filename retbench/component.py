@@ -45,6 +45,14 @@ def params_of(component: object) -> dict[str, Any]:
     return {p: getattr(component, p, None) for p in constructor_parameters(type(component))}
 
 
+def component_identity(component: object) -> dict[str, Any]:
+    """Name, parameters and fingerprint (resolved model, ...) of a component: what a cache key
+    needs to tell its outputs apart."""
+    fingerprint = getattr(component, "fingerprint", None)
+    return {"name": getattr(component, "name", type(component).__name__), "params": params_of(component),
+            "fingerprint": fingerprint() if callable(fingerprint) else None}
+
+
 def parse_value(text: str) -> Any:
     """``--x-arg key=value`` values: JSON literals (numbers, booleans, lists), else the string."""
     lowered = text.strip().lower()

@@ -5,7 +5,7 @@ import torch
 
 import retbench_readers.plugin
 from retbench import ConfigError, Injection, Passage, RunConfig, evaluate
-from retbench.testing import make_plugin_manager, mock_split
+from retbench.testing import make_plugin_manager
 from retbench_readers.prompts import build_prompt, extract_answer
 from retbench_readers.rag import RagReader
 from retbench_readers.realm import RealmReader

@@ -23,7 +23,7 @@ from typing import Any
 
 from retbench import Component, Passage
 from retbench.cache import atomic_write_json, stage_key
-from retbench.component import params_of
+from retbench.component import component_identity
 from retbench_readers.prompts import extract_answer
 
 REWRITE_PROMPT = (
@@ -64,12 +64,6 @@ def clean_rewrite(text: str) -> str:
     return rewrite if len(rewrite.split()) >= MIN_REWRITE_WORDS else ""
 
 
-def generator_identity(generator: Any) -> dict[str, Any]:
-    fingerprint = getattr(generator, "fingerprint", None)
-    return {"name": getattr(generator, "name", type(generator).__name__), "params": params_of(generator),
-            "fingerprint": fingerprint() if callable(fingerprint) else None}
-
-
 def passage_digest(passage: Passage) -> str:
     return hashlib.sha256(json.dumps([passage.id, passage.contents()]).encode()).hexdigest()[:32]
 
@@ -94,7 +88,7 @@ class PassageAugmenter(Component):
     def store(self, generator: Any, root: Path) -> Path:
         """The folder of this augmenter's outputs for ``generator`` under ``root``."""
         return root / stage_key(augmenter=self.name, version=self.version, params=self.get_params(),
-                                generator=generator_identity(generator))[:24]
+                                generator=component_identity(generator))[:24]
 
     def augment_passages(self, passages: Sequence[Passage], *, generator: Any, root: Path) -> list[AugmentedPassage]:
         """Augmented passages in the order given; cached ones are read, the rest generated in one batch."""

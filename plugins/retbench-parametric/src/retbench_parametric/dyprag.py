@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from retbench import Component, ConfigError, DatasetSplit, Injection, LoraWeights, Passage
 from retbench.cache import atomic_write_json, stage_key
-from retbench_parametric.augment import generator_identity, passage_digest, training_texts
+from retbench.component import component_identity
+from retbench_parametric.augment import passage_digest, training_texts
 from retbench_parametric.prag import TEMPLATE, PragRecipe, generator_of
 
 if TYPE_CHECKING:  # the translator module imports torch, which plugin discovery must not pay for
@@ -94,7 +95,7 @@ class DyPragInjector(PragRecipe, Component):
         """Translators shared by ``dyprag`` and ``dyprag-combine``, keyed by the base model, every
         setting (rank, p, loss weights, ...), the training passages and the seed."""
         return inject_dir.parent / "dyprag-translators" / stage_key(
-            generator=generator_identity(generator), params=self.get_params(), version=self.version, seed=seed,
+            generator=component_identity(generator), params=self.get_params(), version=self.version, seed=seed,
             passages=[passage_digest(p) for p in passages])[:24]
 
     def _train(self, passages: list[Passage], *, generator: Any, workdir: Path, seed: int,

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from retbench import Component, ConfigError, Injection, Passage
-from retbench.component import constructor_parameters
-from retbench_parametric.augment import PassageAugmenter, generator_identity, training_texts
+from retbench.component import component_identity, constructor_parameters
+from retbench_parametric.augment import PassageAugmenter, training_texts
 from retbench_parametric.lora import (
     LoraSettings,
     LoraStore,
@@ -89,7 +89,7 @@ class PragRecipe:
 
     def lora_store(self, generator: Any, inject_dir: Path) -> LoraStore:
         augmenter = self.augmenter()
-        return LoraStore(store_folder(inject_dir.parent, generator_identity=generator_identity(generator),
+        return LoraStore(store_folder(inject_dir.parent, generator_identity=component_identity(generator),
                                       settings=self.lora_settings(),
                                       augmenter={"name": augmenter.name, "params": augmenter.get_params()},
                                       template=self.template))

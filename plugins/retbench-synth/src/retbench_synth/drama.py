@@ -29,7 +29,8 @@ from typing import Any
 
 from retbench import Component, ConfigError, Corpus, Passage
 from retbench.cache import atomic_write_json, stage_key
-from retbench.component import params_of
+from retbench.component import component_identity
+from retbench_synth.json_output import parse_json_object
 from retbench_synth.listwise import PROMPT as RERANK_PROMPT
 from retbench_synth.listwise import rerank
 from retbench_synth.members import build_retriever
@@ -62,14 +63,8 @@ def clean_query(text: str) -> str:
 
 def parse_triplet(text: str) -> dict[str, str] | None:
     """The ``{"query", "positive", "negative"}`` object in a generation, or None when invalid."""
-    found = re.search(r"\{.*\}", text, re.DOTALL)
-    if not found:
-        return None
-    try:
-        value = json.loads(found.group(0))
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(value, dict):
+    value = parse_json_object(text)
+    if value is None:
         return None
     fields = {key: value.get(key) for key in ("query", "positive", "negative")}
     if not all(isinstance(v, str) and v.strip() for v in fields.values()):
@@ -104,11 +99,7 @@ class DramaAugmenter(Component):
         return corpus.get([ids[i] for i in picked])
 
     def cache_folder(self, workdir: Path, generator: Any, corpus: Corpus, prompt: str) -> Path:
-        identity = None
-        if generator is not None:
-            fingerprint = getattr(generator, "fingerprint", None)
-            identity = {"name": generator.name, "params": params_of(generator),
-                        "fingerprint": fingerprint() if callable(fingerprint) else None}
+        identity = component_identity(generator) if generator is not None else None
         return workdir / self.name / stage_key(corpus=corpus.fingerprint, generator=identity, prompt=prompt,
                                                prompt_version=PROMPT_VERSION, params=self.get_params())[:24]
 
@@ -129,6 +120,18 @@ class DramaAugmenter(Component):
                 atomic_write_json(path(passage), {"passage_id": passage.id, "output": output})
                 outputs[passage.id] = output
         return outputs
+
+    def prompted(self, corpus: Corpus, generator: Any, workdir: Path, prompt: str, folder: str
+                 ) -> tuple[list[Passage], dict[str, Any]]:
+        """The passages drawn and the generator's output for ``prompt`` on each (cached)."""
+        if generator is None:
+            raise ConfigError(f"{self.name}: needs a generator (--generator hf)")
+        chosen = self.chosen(corpus)
+        outputs = self.generated(
+            chosen, self.cache_folder(workdir, generator, corpus, prompt) / folder,
+            lambda part: generator.generate([prompt.replace("{passage}", p.contents(": ")) for p in part],
+                                            max_new_tokens=self.max_new_tokens))
+        return chosen, outputs
 
     def labeller(self, corpus: Corpus, workdir: Path) -> Any:
         """The retriever that labels synthetic queries, indexed on ``corpus`` (index cached)."""
@@ -187,13 +190,7 @@ class QgenAugmenter(DramaAugmenter):
     name = "qgen"
 
     def queries(self, corpus: Corpus, generator: Any, workdir: Path) -> dict[str, str]:
-        if generator is None:
-            raise ConfigError(f"{self.name}: needs a generator (--generator hf)")
-        chosen = self.chosen(corpus)
-        outputs = self.generated(
-            chosen, self.cache_folder(workdir, generator, corpus, QGEN_PROMPT) / "queries",
-            lambda part: generator.generate([QGEN_PROMPT.replace("{passage}", p.contents(": ")) for p in part],
-                                            max_new_tokens=self.max_new_tokens))
+        chosen, outputs = self.prompted(corpus, generator, workdir, QGEN_PROMPT, "queries")
         queries = {p.id: clean_query(outputs[p.id]) for p in chosen}
         return {pid: q for pid, q in queries.items() if len(q.split()) >= 2}
 
@@ -260,13 +257,7 @@ class TripletAugmenter(DramaAugmenter):
     name = "triplet"
 
     def augment(self, corpus: Corpus, *, generator: Any, workdir: Path) -> list[dict[str, Any]]:
-        if generator is None:
-            raise ConfigError(f"{self.name}: needs a generator (--generator hf)")
-        chosen = self.chosen(corpus)
-        outputs = self.generated(
-            chosen, self.cache_folder(workdir, generator, corpus, TRIPLET_PROMPT) / "triplets",
-            lambda part: generator.generate([TRIPLET_PROMPT.replace("{passage}", p.contents(": ")) for p in part],
-                                            max_new_tokens=self.max_new_tokens))
+        chosen, outputs = self.prompted(corpus, generator, workdir, TRIPLET_PROMPT, "triplets")
         items = []
         for passage in chosen:
             triplet = parse_triplet(outputs[passage.id])

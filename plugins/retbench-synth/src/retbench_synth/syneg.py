@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from retbench import Component, ConfigError, Corpus, Passage
 from retbench.cache import atomic_write_json
+from retbench_synth.json_output import parse_json_object
 from retbench_synth.members import build_component
 
 DIFFICULTIES = ("moderately hard", "very hard")
@@ -43,17 +43,6 @@ REFLECT_PROMPT = (
 )
 STRICT = "\nReply with one valid JSON object and nothing else."
 PROMPT_VERSION = "1"
-
-
-def parse_json_object(text: str) -> dict[str, Any] | None:
-    found = re.search(r"\{.*\}", text, re.DOTALL)
-    if not found:
-        return None
-    try:
-        value = json.loads(found.group(0))
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 class SynegNegatives(Component):
