@@ -106,7 +106,8 @@ class DyPragInjector(PragRecipe, Component):
         from retbench_parametric.translator import passage_embeddings
 
         store = self.ensure_loras(passages, generator=generator, inject_dir=inject_dir)
-        prag_seconds = sum(store.load(p).offline_seconds for p in passages)  # also for LoRAs trained earlier
+        targets = [store.load(p) for p in passages]  # read once, reused every epoch
+        prag_seconds = sum(t.offline_seconds for t in targets)  # also for LoRAs trained earlier
         items = self.augmenter().augment_passages(passages, generator=generator, root=inject_dir.parent / "prag-augment")
         model, tokenizer = generator.load()
         model.requires_grad_(False)
@@ -122,7 +123,7 @@ class DyPragInjector(PragRecipe, Component):
             random.Random(seed + epoch).shuffle(order)
             for index in order:
                 texts = training_texts(items[index], question_template=self.template)[: self.texts_per_passage]
-                target = store.load(passages[index]).weights
+                target = targets[index].weights
                 terms = self._losses(translator(embeddings[index : index + 1])[0], target, texts, model, tokenizer)
                 loss = (self.lm_weight * terms["lm"] + self.mse_weight * terms["mse"]
                         + self.kl_weight * terms["kl"])

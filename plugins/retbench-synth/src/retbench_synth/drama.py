@@ -94,7 +94,7 @@ class DramaAugmenter(Component):
         self.seed = seed
 
     def chosen(self, corpus: Corpus) -> list[Passage]:
-        ids = [p.id for p in corpus]
+        ids = corpus.ids
         picked = sorted(random.Random(self.seed).sample(range(len(ids)), min(self.passages, len(ids))))
         return corpus.get([ids[i] for i in picked])
 
