@@ -103,7 +103,10 @@ class Generator(Protocol):
     name: ClassVar[str]
     version: ClassVar[str]
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]: ...
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]:
+        """One continuation per prompt. Generators may accept ``prefix=`` (the answer starts with
+        that text; only what follows is returned), which JSON-writing plugins use to prefill."""
+        ...
 
     def loglikelihood(self, contexts: Sequence[str], continuations: Sequence[str]) -> list[float]:
         ...

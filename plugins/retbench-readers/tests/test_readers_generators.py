@@ -30,6 +30,11 @@ def test_greedy_generation_is_the_models_argmax(retbench_tiny_llama):
     assert gen.generate(["paris is the capital of"])[0] == expected
 
 
+def test_a_prefix_starts_the_answer_and_only_the_rest_is_returned(retbench_tiny_llama):
+    gen = generator(retbench_tiny_llama, max_new_tokens=4, chat_template=False)
+    assert gen.generate(["paris is"], prefix=" the capital")[0] == gen.generate(["paris is the capital"])[0]
+
+
 def test_stop_strings_cut_the_output():
     assert cut_at_stop("Paris.\nQuestion: next", ["\n", "Question:"]) == "Paris."
     assert cut_at_stop("Paris", ["\n"]) == "Paris"

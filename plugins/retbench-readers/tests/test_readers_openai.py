@@ -72,6 +72,14 @@ def test_chat_request_stop_strings_and_usage(server):
     assert gen.last_usage_ == [{"tokens_in": 7, "tokens_out": 3}]
 
 
+def test_a_prefix_is_an_assistant_message_to_continue_or_the_end_of_the_prompt(server):
+    OpenAICompatibleGenerator(base_url=server.url, model="m").generate(["Q?"], prefix='{"a": ')
+    OpenAICompatibleGenerator(base_url=server.url, model="m", api="completions").generate(["Q?"], prefix='{"a": ')
+    (_, chat), (_, completion) = server.requests
+    assert chat["messages"][-2:] == [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": '{"a": '}]
+    assert completion["prompt"] == 'Q?{"a": '
+
+
 def test_deterministic_requests_are_cached_sampled_ones_never(server):
     greedy = OpenAICompatibleGenerator(base_url=server.url)
     greedy.generate(["q1"])

@@ -8,6 +8,7 @@ from retbench import Passage
 from retbench.testing import mock_split
 from retbench_dense.retriever import DPR
 from retbench_dense.training import training_items
+from retbench_synth.json_output import parse_json_object
 from retbench_synth.syneg import SynegNegatives
 
 SPLIT = mock_split("train")
@@ -15,25 +16,29 @@ ITEMS = training_items(SPLIT)
 
 
 class Writer:
-    """Scripted generator: a JSON negative per query (malformed for q2), a reflection verdict."""
+    """Scripted generator: a JSON negative per query (malformed for q2), a reflection verdict;
+    with a prefix it returns what follows the prefix, as real generators do."""
 
     name = "writer"
 
     def __init__(self, answers_query: bool = False):
         self.prompts: list[str] = []
+        self.prefixes: list[str] = []
         self.answers_query = answers_query
 
-    def generate(self, prompts, *, max_new_tokens):
+    def answer(self, prompt: str) -> str:
+        if prompt.startswith("Query:"):  # the self-reflection step
+            return json.dumps({"answers_query": self.answers_query, "revised": "a revised negative"}) + " and more"
+        if "Query: " + SPLIT.queries["q2"] in prompt:
+            return '{"negative": "unterminated'
+        return 'Sure! {"negative": "a passage about something else"}'
+
+    def generate(self, prompts, *, max_new_tokens, prefix=""):
         self.prompts += prompts
-        out = []
-        for prompt in prompts:
-            if prompt.startswith("Query:"):  # the self-reflection step
-                out.append(json.dumps({"answers_query": self.answers_query, "revised": "a revised negative"}))
-            elif "Query: " + SPLIT.queries["q2"] in prompt:
-                out.append('{"negative": "unterminated')
-            else:
-                out.append('Sure! {"negative": "a passage about something else"}')
-        return out
+        self.prefixes.append(prefix)
+        answers = [self.answer(p) for p in prompts]
+        answers = [a[a.index("{"):] if prefix else a for a in answers]
+        return [a[len(prefix):] if a.startswith(prefix) else a for a in answers]
 
 
 def sampler(generator, tmp_path, **params) -> SynegNegatives:
@@ -51,6 +56,21 @@ def test_malformed_json_is_retried_then_the_pair_skipped(tmp_path):
     counts = syneg.log[0]["synthetic_negatives"]
     assert counts["malformed"] == 1 and counts["kept"] == len(ITEMS) - 1
     assert "q2" not in syneg.synthetic_ and syneg.synthetic_["q1"].text == "a passage about something else"
+
+
+def test_answers_are_prefilled_with_the_json_opening_unless_prefill_is_off(tmp_path):
+    prefilled = Writer()
+    assert sampler(prefilled, tmp_path / "on").synthetic_["q1"].text == "a passage about something else"
+    assert set(prefilled.prefixes) == {'{"negative": "', '{"answers_query": '}
+    plain = Writer()
+    assert sampler(plain, tmp_path / "off", prefill=False).synthetic_["q1"].text == "a passage about something else"
+    assert set(plain.prefixes) == {""}
+
+
+def test_json_is_found_in_prose_and_text_after_it_is_ignored():
+    assert parse_json_object('Sure! {"a": {"b": 1}} and then {"c": 2}') == {"a": {"b": 1}}
+    assert parse_json_object('{"a": "unterminated} {"b": 2}') == {"b": 2}
+    assert parse_json_object("no object [1, 2]") is None
 
 
 def test_reflection_replaces_a_negative_that_answers_the_query(tmp_path):

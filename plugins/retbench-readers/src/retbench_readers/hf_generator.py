@@ -103,12 +103,14 @@ class HFGenerator(OneModel, Component):
         messages.append({"role": "user", "content": prompt})
         return self.tokenizer_.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None, prefix: str = "") -> list[str]:
+        """Greedy (or seeded sampled) continuations of ``prompts``; with ``prefix`` every answer
+        starts with that text, and only what follows it is returned."""
         import torch
 
         model, tokenizer = self.load()
         budget = max_new_tokens or self.max_new_tokens
-        texts = [self.format(p) for p in prompts]
+        texts = [self.format(p) + prefix for p in prompts]
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         outputs: list[str] = [""] * len(texts)
         usage: list[dict[str, int]] = [{} for _ in texts]

@@ -100,7 +100,10 @@ class OpenAICompatibleGenerator(Component):
             atomic_write_json(path, json.loads(canonical_json(response)))
         return response
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None, prefix: str = "") -> list[str]:
+        """Continuations of ``prompts``; with ``prefix`` every answer starts with that text (an
+        assistant message to continue, for the chat API, as vLLM and llama.cpp servers do), and
+        only what follows it is returned."""
         outputs = []
         self.last_usage_ = []
         for prompt in prompts:
@@ -112,11 +115,12 @@ class OpenAICompatibleGenerator(Component):
                 body["stop"] = list(self.stop)
             if self.api == "chat":
                 messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-                body["messages"] = [*messages, {"role": "user", "content": prompt}]
+                body["messages"] = [*messages, {"role": "user", "content": prompt},
+                                    *([{"role": "assistant", "content": prefix}] if prefix else [])]
                 response = self._request("chat", body)
                 text = response["choices"][0]["message"]["content"] or ""
             else:
-                body["prompt"] = prompt
+                body["prompt"] = prompt + prefix
                 response = self._request("completions", body)
                 text = response["choices"][0]["text"]
             outputs.append(cut_at_stop(text, self.stop or []))

@@ -32,7 +32,7 @@ from retbench.cache import atomic_write_json, stage_key
 from retbench.component import component_identity
 from retbench_synth.json_output import parse_json_object
 from retbench_synth.listwise import PROMPT as RERANK_PROMPT
-from retbench_synth.listwise import rerank
+from retbench_synth.listwise import rerank_many
 from retbench_synth.members import build_retriever
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
@@ -222,14 +222,11 @@ class RerankAugmenter(QgenAugmenter):
         chosen = [p for p in self.chosen(corpus) if p.id in queries]
 
         def make(part: list[Passage]) -> list[Any]:
-            results = []
-            for passage in part:
-                candidates = ranked.get(passage.id, [])
-                order, counts = rerank(queries[passage.id], [texts[d] for d in candidates],
-                                       lambda prompts: generator.generate(prompts, max_new_tokens=self.max_new_tokens),
-                                       window=self.window, step=self.step, max_chars=self.max_chars)
-                results.append({"ranking": [candidates[i] for i in order], **counts})
-            return results
+            lists = [ranked.get(p.id, []) for p in part]
+            results = rerank_many([queries[p.id] for p in part], [[texts[d] for d in c] for c in lists],
+                                  lambda prompts: generator.generate(prompts, max_new_tokens=self.max_new_tokens),
+                                  window=self.window, step=self.step, max_chars=self.max_chars)
+            return [{"ranking": [c[i] for i in order], **counts} for c, (order, counts) in zip(lists, results)]
 
         outputs = self.generated(chosen, self.cache_folder(workdir, generator, corpus, RERANK_PROMPT) / "rerank", make)
         items = []

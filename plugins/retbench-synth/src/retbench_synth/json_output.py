@@ -1,21 +1,23 @@
-"""The JSON object in a generation (models wrap it in prose or code fences)."""
+"""The JSON object in a generation (models wrap it in prose or code fences, or go on writing
+after it)."""
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-OBJECT = re.compile(r"\{.*\}", re.DOTALL)
+DECODER = json.JSONDecoder()
 
 
 def parse_json_object(text: str) -> dict[str, Any] | None:
-    """The outermost ``{...}`` of ``text`` parsed as a JSON object, or None."""
-    found = OBJECT.search(text)
-    if not found:
-        return None
-    try:
-        value = json.loads(found.group(0))
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
+    """The first complete JSON object in ``text`` (text around it ignored), or None."""
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = DECODER.raw_decode(text, start)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            return value
+        start = text.find("{", start + 1)
+    return None

@@ -44,15 +44,27 @@ def rerank(query: str, candidates: Sequence[str], rank: Callable[[list[str]], li
            step: int = 4, max_chars: int = 300, prompt: str = PROMPT) -> tuple[list[int], dict[str, int]]:
     """The candidates' new order (indices into ``candidates``) and counts of clean / repaired
     answers. ``rank`` maps prompts to generations (the generator's ``generate``)."""
-    order = list(range(len(candidates)))
-    counts = {"windows": 0, "clean": 0, "repaired": 0}
-    for start in window_starts(len(order), window, step):
-        part = order[start : start + window]
-        listed = "\n".join(f"[{i}] {candidates[c][:max_chars]}" for i, c in enumerate(part, 1))
-        text = rank([prompt.replace("{count}", str(len(part))).replace("{query}", query)
-                     .replace("{passages}", listed)])[0]
-        permutation, clean = parse_permutation(text, len(part))
-        order[start : start + window] = [part[i] for i in permutation]
-        counts["windows"] += 1
-        counts["clean" if clean else "repaired"] += 1
-    return order, counts
+    return rerank_many([query], [candidates], rank, window=window, step=step, max_chars=max_chars, prompt=prompt)[0]
+
+
+def rerank_many(queries: Sequence[str], candidates: Sequence[Sequence[str]], rank: Callable[[list[str]], list[str]],
+                *, window: int = 8, step: int = 4, max_chars: int = 300, prompt: str = PROMPT
+                ) -> list[tuple[list[int], dict[str, int]]]:
+    """``rerank`` for several queries at once: their windows slide in step, so each position's
+    windows go to ``rank`` as one batch of prompts."""
+    orders = [list(range(len(c))) for c in candidates]
+    counts = [{"windows": 0, "clean": 0, "repaired": 0} for _ in queries]
+    starts = [window_starts(len(c), window, step) if c else [] for c in candidates]
+    for position in range(max((len(s) for s in starts), default=0)):
+        active = [i for i, s in enumerate(starts) if position < len(s)]
+        parts = [orders[i][starts[i][position] : starts[i][position] + window] for i in active]
+        prompts = [prompt.replace("{count}", str(len(part))).replace("{query}", queries[i]).replace(
+                   "{passages}", "\n".join(f"[{n}] {candidates[i][c][:max_chars]}" for n, c in enumerate(part, 1)))
+                   for i, part in zip(active, parts)]
+        for i, part, text in zip(active, parts, rank(prompts), strict=True):
+            permutation, clean = parse_permutation(text, len(part))
+            start = starts[i][position]
+            orders[i][start : start + window] = [part[p] for p in permutation]
+            counts[i]["windows"] += 1
+            counts[i]["clean" if clean else "repaired"] += 1
+    return list(zip(orders, counts))

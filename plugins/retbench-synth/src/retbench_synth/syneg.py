@@ -3,7 +3,8 @@ with retrieved ones at the instance level.
 
 For every training (query, positive) pair the generator writes one hard negative under a
 multi-attribute prompt (the corpus domain, a difficulty level and a length relative to the
-positive, drawn per pair with ``seed``), answering in JSON; a self-reflection prompt then
+positive, drawn per pair with ``seed``), answering in JSON (the answer prefilled with the
+object's opening when ``prefill``, through the generator's ``prefix=``); a self-reflection prompt then
 asks whether that passage answers the query, and a passage the generator judges to answer
 it is replaced by the revision it offers or dropped. Malformed JSON is retried (``retries``
 times, with a stricter instruction), then the pair is skipped and counted. Outputs are cached
@@ -26,6 +27,7 @@ from typing import Any
 
 from retbench import Component, ConfigError, Corpus, Passage
 from retbench.cache import atomic_write_json
+from retbench.component import component_identity
 from retbench_synth.json_output import parse_json_object
 from retbench_synth.members import build_component
 
@@ -35,14 +37,18 @@ NEGATIVE_PROMPT = (
     "You write hard negative passages for training a {domain} search engine.\n"
     "Query: {query}\nRelevant passage: {positive}\n\n"
     "Write a {difficulty} negative: a passage on the same topic, with many of the query's words, that does NOT "
-    "answer the query. Make it {length} the relevant passage. Reply with JSON only: {\"negative\": \"...\"}"
+    "answer the query. Make it {length} the relevant passage. Reply with a JSON object whose \"negative\" field "
+    "holds your passage."
 )
 REFLECT_PROMPT = (
-    "Query: {query}\nPassage: {negative}\n\nDoes the passage answer the query? If it does, rewrite it so that "
-    "it no longer does. Reply with JSON only: {\"answers_query\": true or false, \"revised\": \"...\"}"
+    "Query: {query}\nPassage: {negative}\n\nDoes the passage answer the query? Reply with a JSON object: "
+    "\"answers_query\" (true or false) and \"revised\" (the passage rewritten so that it no longer answers the "
+    "query, or an empty string when it does not answer it)."
 )
+NEGATIVE_PREFIX = '{"negative": "'
+REFLECT_PREFIX = '{"answers_query": '
 STRICT = "\nReply with one valid JSON object and nothing else."
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"
 
 
 class SynegNegatives(Component):
@@ -51,7 +57,8 @@ class SynegNegatives(Component):
 
     def __init__(self, ratio: float = 0.7, retrieved: str = "bm25-hard", retrieved_args: dict[str, Any] | None = None,
                  generator: str = "hf", generator_args: dict[str, Any] | None = None, domain: str = "general",
-                 retries: int = 1, reflect: bool = True, max_new_tokens: int = 160, seed: int = 0) -> None:
+                 retries: int = 1, reflect: bool = True, prefill: bool = True, max_new_tokens: int = 160,
+                 seed: int = 0) -> None:
         self.ratio = ratio
         self.retrieved = retrieved
         self.retrieved_args = retrieved_args
@@ -60,6 +67,7 @@ class SynegNegatives(Component):
         self.domain = domain
         self.retries = retries
         self.reflect = reflect
+        self.prefill = prefill
         self.max_new_tokens = max_new_tokens
         self.seed = seed
 
@@ -88,19 +96,26 @@ class SynegNegatives(Component):
         self.synthetic_ = self.write_negatives(items, corpus=corpus, generator=generator, workdir=workdir / "syneg")
 
     def write_negatives(self, items: Sequence[Mapping[str, Any]], *, corpus: Corpus, generator: Any,
-                        workdir: Path) -> dict[str, Passage]:
-        """{qid: synthetic negative}, one cached file per (query, positive) pair."""
+                        workdir: Path, chunk: int = 16) -> dict[str, Passage]:
+        """{qid: synthetic negative}, one cached file per (query, positive) pair; missing pairs
+        are written ``chunk`` at a time (one batch of prompts per step)."""
         workdir.mkdir(parents=True, exist_ok=True)
         positives = {p.id: p for p in corpus.get(sorted({i["positives"][0] for i in items}))}
+        setting = [component_identity(generator), PROMPT_VERSION, self.domain, self.retries, self.reflect,
+                   self.prefill, self.max_new_tokens, self.seed]
+        keys = {i["qid"]: hashlib.sha256(json.dumps([i["qid"], i["query"], i["positives"][0], setting],
+                                                    default=str).encode()).hexdigest()[:32] for i in items}
+        missing = [i for i in items if not (workdir / f"{keys[i['qid']]}.json").is_file()]
+        for first in range(0, len(missing), chunk):
+            part = missing[first : first + chunk]
+            results = self._write_chunk([(i, positives[i["positives"][0]]) for i in part], generator)
+            for item, result in zip(part, results, strict=True):
+                atomic_write_json(workdir / f"{keys[item['qid']]}.json", result)
         counts = {"kept": 0, "malformed": 0, "revised": 0, "rejected_by_reflection": 0}
         negatives = {}
         for item in items:
-            positive = positives[item["positives"][0]]
-            key = hashlib.sha256(json.dumps([item["query"], positive.id, PROMPT_VERSION]).encode()).hexdigest()[:32]
-            path = workdir / f"{key}.json"
-            if not path.is_file():
-                atomic_write_json(path, self._write_one(item, positive, generator))
-            result = json.loads(path.read_text())
+            key = keys[item["qid"]]
+            result = json.loads((workdir / f"{key}.json").read_text())
             counts[result["status"]] += 1
             if result["status"] in ("kept", "revised"):
                 negatives[item["qid"]] = Passage(id=f"syneg:{key}", text=result["negative"])
@@ -108,33 +123,52 @@ class SynegNegatives(Component):
                      "generator": getattr(generator, "name", "?")}]
         return negatives
 
-    def _ask(self, generator: Any, prompt: str, field: str) -> dict[str, Any] | None:
+    def _ask(self, generator: Any, prompts: list[str], field: str, prefix: str) -> list[dict[str, Any] | None]:
+        """Each prompt's JSON answer holding ``field``; malformed answers are asked again (with a
+        stricter instruction) up to ``retries`` times, then None. With ``prefill`` the answer is
+        started with ``prefix`` (the object's opening), which small models need to write JSON."""
+        prefix = prefix if self.prefill else ""
+        answers: list[dict[str, Any] | None] = [None] * len(prompts)
         for attempt in range(self.retries + 1):
-            value = parse_json_object(generator.generate([prompt + (STRICT if attempt else "")],
-                                                         max_new_tokens=self.max_new_tokens)[0])
-            if value is not None and field in value:
-                return value
-        return None
+            todo = [n for n, answer in enumerate(answers) if answer is None]
+            if not todo:
+                break
+            texts = generator.generate([prompts[n] + (STRICT if attempt else "") for n in todo],
+                                       max_new_tokens=self.max_new_tokens, **({"prefix": prefix} if prefix else {}))
+            for n, text in zip(todo, texts, strict=True):
+                value = parse_json_object(prefix + text)
+                answers[n] = value if value is not None and field in value else None
+        return answers
 
-    def _write_one(self, item: Mapping[str, Any], positive: Passage, generator: Any) -> dict[str, Any]:
-        attributes = self.attributes(item["qid"])
-        prompt = NEGATIVE_PROMPT
-        for name, value in {"query": item["query"], "positive": positive.contents(": "), **attributes}.items():
-            prompt = prompt.replace("{" + name + "}", value)
-        written = self._ask(generator, prompt, "negative")
-        if written is None or not str(written["negative"]).strip():
-            return {"status": "malformed", **attributes}
-        negative = str(written["negative"]).strip()
-        if not self.reflect:
-            return {"status": "kept", "negative": negative, **attributes}
-        verdict = self._ask(generator, REFLECT_PROMPT.replace("{query}", item["query"])
-                            .replace("{negative}", negative), "answers_query")
-        if verdict is None or verdict["answers_query"] is not True:
-            return {"status": "kept", "negative": negative, **attributes}
-        revised = str(verdict.get("revised") or "").strip()
-        if revised and revised != negative:
-            return {"status": "revised", "negative": revised, "original": negative, **attributes}
-        return {"status": "rejected_by_reflection", "negative": negative, **attributes}
+    def _write_chunk(self, pairs: list[tuple[Mapping[str, Any], Passage]], generator: Any) -> list[dict[str, Any]]:
+        attributes = [self.attributes(item["qid"]) for item, _ in pairs]
+        prompts = []
+        for (item, positive), attrs in zip(pairs, attributes):
+            prompt = NEGATIVE_PROMPT
+            for name, value in {"query": item["query"], "positive": positive.contents(": "), **attrs}.items():
+                prompt = prompt.replace("{" + name + "}", value)
+            prompts.append(prompt)
+        results: list[dict[str, Any]] = []
+        negatives: dict[int, str] = {}
+        for n, written in enumerate(self._ask(generator, prompts, "negative", NEGATIVE_PREFIX)):
+            negative = str(written["negative"]).strip() if written is not None else ""
+            results.append({"status": "kept" if negative else "malformed", **attributes[n],
+                            **({"negative": negative} if negative else {})})
+            if negative:
+                negatives[n] = negative
+        if not self.reflect or not negatives:
+            return results
+        reflect = [REFLECT_PROMPT.replace("{query}", pairs[n][0]["query"]).replace("{negative}", negative)
+                   for n, negative in negatives.items()]
+        for (n, negative), verdict in zip(negatives.items(), self._ask(generator, reflect, "answers_query", REFLECT_PREFIX)):
+            if verdict is None or verdict["answers_query"] is not True:
+                continue
+            revised = str(verdict.get("revised") or "").strip()
+            if revised and revised != negative:
+                results[n].update(status="revised", negative=revised, original=negative)
+            else:
+                results[n]["status"] = "rejected_by_reflection"
+        return results
 
     def on_step(self, step: int, *, items: Sequence[Mapping[str, Any]], corpus: Corpus, retriever: Any) -> None:
         if hasattr(self.base_, "on_step"):
