@@ -206,12 +206,15 @@ class _Run:
         if not self.c.augmenters:
             return train, None
         recipe = ",".join(a.name for a in self.c.augmenters)
+        shared = self.cache.home / "augment" / "shared"  # generation caches outlive any one recipe
 
         def compute(stage: Stage) -> dict[str, Any]:
             items, counts = [], {}
             for augmenter in self.c.augmenters:
-                made = augmenter.augment(train.corpus, generator=self.c.generator, workdir=stage.workdir / "work")
-                counts[augmenter.name] = {"items": len(made), **getattr(augmenter, "last_counts_", {})}
+                made = augmenter.augment(train.corpus, generator=self.c.generator, workdir=shared)
+                counts[augmenter.name] = {"items": len(made), **getattr(augmenter, "last_counts_", {}),
+                                          **({"prompts": augmenter.last_prompts_}
+                                             if getattr(augmenter, "last_prompts_", None) else {})}
                 items += made
             atomic_write_json(stage.workdir / "items.json", items)
             return {"recipe": recipe, "items": len(items), "counts": counts,

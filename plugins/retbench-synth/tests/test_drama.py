@@ -108,6 +108,18 @@ def test_rerank_applies_the_parsed_permutation(tmp_path):
     assert augmenter.last_counts_["clean_windows"] == len(items)
 
 
+def test_rerank_reuses_the_queries_qgen_wrote_and_names_its_prompts(tmp_path):
+    generator = Scripted()
+    QgenAugmenter(passages=3, k=5).augment(CORPUS, generator=generator, workdir=tmp_path)
+    asked = len(generator.prompts)
+    augmenter = RerankAugmenter(passages=4, k=5)
+    augmenter.augment(CORPUS, generator=generator, workdir=tmp_path)
+    new = generator.prompts[asked:]
+    assert sum(p.startswith("Write one search query") for p in new) == 1  # only the fourth passage
+    assert sum(p.startswith("Rank") for p in new) == 4
+    assert set(augmenter.last_prompts_["templates"]) == {"qgen", "rerank"}
+
+
 def test_triplets_are_validated_and_malformed_ones_dropped(tmp_path):
     assert parse_triplet('noise {"query": "q", "positive": "p", "negative": "n"} noise') == {
         "query": "q", "positive": "p", "negative": "n"}

@@ -12,9 +12,11 @@ items ``{"qid", "query", "positives", "distractors", "source"}``:
   window); its top 1 is the positive, the rest distractors;
 - ``triplet``: the generator writes a query, a positive and a hard negative passage itself
   (JSON, validated); the new passages join the corpus.
-Generated outputs are cached one JSON file per passage, so an interrupted generation resumes
-where it stopped; every item list comes with counts of kept and rejected outputs
-(``last_counts_``) and the prompt and its version.
+Generated outputs are cached one JSON file per passage, in folders keyed by corpus, generator,
+prompt and the settings that shape the output (not ``passages`` or ``seed``), so an
+interrupted generation resumes where it stopped and ``qgen``, ``rerank`` and any recipe that
+combines them share their queries; every item list comes with counts of kept and rejected
+outputs (``last_counts_``) and the prompt templates and their version (``last_prompts_``).
 """
 
 from __future__ import annotations
@@ -98,10 +100,11 @@ class DramaAugmenter(Component):
         picked = sorted(random.Random(self.seed).sample(range(len(ids)), min(self.passages, len(ids))))
         return corpus.get([ids[i] for i in picked])
 
-    def cache_folder(self, workdir: Path, generator: Any, corpus: Corpus, prompt: str) -> Path:
+    def cache_folder(self, workdir: Path, generator: Any, corpus: Corpus, prompt: str, **settings: Any) -> Path:
+        """The folder of one kind of generated output: what makes it, not which passages."""
         identity = component_identity(generator) if generator is not None else None
-        return workdir / self.name / stage_key(corpus=corpus.fingerprint, generator=identity, prompt=prompt,
-                                               prompt_version=PROMPT_VERSION, params=self.get_params())[:24]
+        return workdir / "generations" / stage_key(corpus=corpus.fingerprint, generator=identity, prompt=prompt,
+                                                   prompt_version=PROMPT_VERSION, **settings)[:24]
 
     def generated(self, passages: Sequence[Passage], folder: Path, make: Callable[[list[Passage]], list[Any]],
                   chunk: int = 16) -> dict[str, Any]:
@@ -121,14 +124,14 @@ class DramaAugmenter(Component):
                 outputs[passage.id] = output
         return outputs
 
-    def prompted(self, corpus: Corpus, generator: Any, workdir: Path, prompt: str, folder: str
+    def prompted(self, corpus: Corpus, generator: Any, workdir: Path, prompt: str
                  ) -> tuple[list[Passage], dict[str, Any]]:
         """The passages drawn and the generator's output for ``prompt`` on each (cached)."""
         if generator is None:
             raise ConfigError(f"{self.name}: needs a generator (--generator hf)")
         chosen = self.chosen(corpus)
         outputs = self.generated(
-            chosen, self.cache_folder(workdir, generator, corpus, prompt) / folder,
+            chosen, self.cache_folder(workdir, generator, corpus, prompt, max_new_tokens=self.max_new_tokens),
             lambda part: generator.generate([prompt.replace("{passage}", p.contents(": ")) for p in part],
                                             max_new_tokens=self.max_new_tokens))
         return chosen, outputs
@@ -190,7 +193,8 @@ class QgenAugmenter(DramaAugmenter):
     name = "qgen"
 
     def queries(self, corpus: Corpus, generator: Any, workdir: Path) -> dict[str, str]:
-        chosen, outputs = self.prompted(corpus, generator, workdir, QGEN_PROMPT, "queries")
+        chosen, outputs = self.prompted(corpus, generator, workdir, QGEN_PROMPT)
+        self.last_prompts_ = {"version": PROMPT_VERSION, "templates": {"qgen": QGEN_PROMPT}}
         queries = {p.id: clean_query(outputs[p.id]) for p in chosen}
         return {pid: q for pid, q in queries.items() if len(q.split()) >= 2}
 
@@ -208,12 +212,13 @@ class RerankAugmenter(QgenAugmenter):
 
     def __init__(self, passages: int = 1000, k: int = 20, window: int = 8, step: int = 4, max_chars: int = 300,
                  retriever: str = "bm25", retriever_args: dict[str, Any] | None = None,
-                 max_new_tokens: int = 64, seed: int = 0) -> None:
+                 max_new_tokens: int = 48, rank_new_tokens: int = 64, seed: int = 0) -> None:
         super().__init__(passages=passages, k=k, retriever=retriever, retriever_args=retriever_args,
                          max_new_tokens=max_new_tokens, seed=seed)
         self.window = window
         self.step = step
         self.max_chars = max_chars
+        self.rank_new_tokens = rank_new_tokens
 
     def augment(self, corpus: Corpus, *, generator: Any, workdir: Path) -> list[dict[str, Any]]:
         queries = self.queries(corpus, generator, workdir)
@@ -224,11 +229,16 @@ class RerankAugmenter(QgenAugmenter):
         def make(part: list[Passage]) -> list[Any]:
             lists = [ranked.get(p.id, []) for p in part]
             results = rerank_many([queries[p.id] for p in part], [[texts[d] for d in c] for c in lists],
-                                  lambda prompts: generator.generate(prompts, max_new_tokens=self.max_new_tokens),
+                                  lambda prompts: generator.generate(prompts, max_new_tokens=self.rank_new_tokens),
                                   window=self.window, step=self.step, max_chars=self.max_chars)
             return [{"ranking": [c[i] for i in order], **counts} for c, (order, counts) in zip(lists, results)]
 
-        outputs = self.generated(chosen, self.cache_folder(workdir, generator, corpus, RERANK_PROMPT) / "rerank", make)
+        folder = self.cache_folder(workdir, generator, corpus, RERANK_PROMPT, query_prompt=QGEN_PROMPT,
+                                   query_tokens=self.max_new_tokens, rank_tokens=self.rank_new_tokens, k=self.k,
+                                   window=self.window, step=self.step, max_chars=self.max_chars,
+                                   retriever=self.retriever, retriever_args=self.retriever_args)
+        outputs = self.generated(chosen, folder, make)
+        self.last_prompts_ = {"version": PROMPT_VERSION, "templates": {"qgen": QGEN_PROMPT, "rerank": RERANK_PROMPT}}
         items = []
         counts = {"kept": 0, "rejected": 0, "clean_windows": 0, "repaired_windows": 0}
         for passage in chosen:
@@ -254,7 +264,8 @@ class TripletAugmenter(DramaAugmenter):
     name = "triplet"
 
     def augment(self, corpus: Corpus, *, generator: Any, workdir: Path) -> list[dict[str, Any]]:
-        chosen, outputs = self.prompted(corpus, generator, workdir, TRIPLET_PROMPT, "triplets")
+        chosen, outputs = self.prompted(corpus, generator, workdir, TRIPLET_PROMPT)
+        self.last_prompts_ = {"version": PROMPT_VERSION, "templates": {"triplet": TRIPLET_PROMPT}}
         items = []
         for passage in chosen:
             triplet = parse_triplet(outputs[passage.id])
