@@ -97,8 +97,13 @@ def _metric_columns(records: list[RunRecord]) -> list[str]:
 
 def _cost_value(record: RunRecord, key: str) -> Any:
     stages = record.cost.get("stage_seconds", {})
-    if key in ("index_seconds", "augment_seconds"):
-        return stages.get(key.removesuffix("_seconds"))
+    if key == "index_seconds":
+        return stages.get("index")
+    if key == "augment_seconds":  # synthetic data: the augment stage and LLM-written negatives
+        written = [entry.get("generation_seconds") for entry in record.training.get("fit", {}).get("negatives_log", [])
+                   if isinstance(entry, dict)]
+        parts = [seconds for seconds in [stages.get("augment"), *written] if seconds is not None]
+        return sum(parts) if parts else None
     if key == "train_seconds":  # a fit report's own train_seconds counts work reused from elsewhere
         fits = [record.training.get(name, {}).get("train_seconds", stages.get(name))
                 for name in ("fit", "fit-reader", "fit-injector")]

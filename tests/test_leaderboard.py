@@ -109,3 +109,17 @@ def test_a_pin_with_an_empty_option_matches_only_records_without_it(retbench_cac
     pin = Pin(dataset="mock", metric="nDCG@10", value=1.0, tolerance=1.0, config={"retriever": "counting", "fit_split": ""})
     assert pin.matches(plain) and not pin.matches(trained)
     assert system_label(trained) == "counting [trained: train, in-batch only negatives]"
+
+
+def test_augment_seconds_count_llm_written_negatives(retbench_cache):
+    from retbench.leaderboard import build_table
+
+    trained = evaluate(RunConfig(dataset="mock", retriever="counting", fit_split="train"), pm=make_plugin_manager(),
+                       cache=retbench_cache)
+    assert "augment s" not in build_table([trained])
+    trained.training["fit"]["negatives_log"] = [{"generation_seconds": 12.5}, {"step": 0}]
+    lines = build_table([trained]).splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith("| system"))
+    header, row = lines[at], lines[at + 2]
+    cells = [c.strip() for c in header.split("|")]
+    assert [c.strip() for c in row.split("|")][cells.index("augment s ↓")] == "12.50"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -21,7 +22,8 @@ class Writer:
 
     name = "writer"
 
-    def __init__(self, answers_query: bool = False):
+    def __init__(self, answers_query: bool = False, delay: float = 0.0):
+        self.delay = delay
         self.prompts: list[str] = []
         self.prefixes: list[str] = []
         self.answers_query = answers_query
@@ -34,6 +36,7 @@ class Writer:
         return 'Sure! {"negative": "a passage about something else"}'
 
     def generate(self, prompts, *, max_new_tokens, prefix=""):
+        time.sleep(self.delay)
         self.prompts += prompts
         self.prefixes.append(prefix)
         answers = [self.answer(p) for p in prompts]
@@ -79,11 +82,12 @@ def test_reflection_replaces_a_negative_that_answers_the_query(tmp_path):
     assert syneg.log[0]["synthetic_negatives"]["revised"] == len(ITEMS) - 1
 
 
-def test_negatives_are_cached_per_pair(tmp_path):
-    sampler(Writer(), tmp_path)
-    again = Writer()
-    sampler(again, tmp_path)
+def test_negatives_are_cached_per_pair_with_their_generation_seconds(tmp_path):
+    first = sampler(Writer(delay=0.05), tmp_path).log[0]
+    again = Writer(delay=0.05)
+    reused = sampler(again, tmp_path).log[0]
     assert again.prompts == []
+    assert reused["generation_seconds"] == first["generation_seconds"] > 0
 
 
 def test_every_instance_gets_exactly_one_synthetic_negative_plus_retrieved_ones(tmp_path):

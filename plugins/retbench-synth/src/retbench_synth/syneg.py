@@ -8,7 +8,8 @@ object's opening when ``prefill``, through the generator's ``prefix=``); a self-
 asks whether that passage answers the query, and a passage the generator judges to answer
 it is replaced by the revision it offers or dropped. Malformed JSON is retried (``retries``
 times, with a stricter instruction), then the pair is skipped and counted. Outputs are cached
-one file per pair, so an interrupted generation resumes.
+one file per pair with the seconds it took, so an interrupted generation resumes and a reused
+negative still reports its cost (``generation_seconds`` in the log).
 
 Mixing: every instance gets its one synthetic negative (when it has one) plus retrieved
 negatives from ``retrieved`` (``bm25-hard`` by default, or ``ann``): one more retrieved
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -108,19 +110,24 @@ class SynegNegatives(Component):
         missing = [i for i in items if not (workdir / f"{keys[i['qid']]}.json").is_file()]
         for first in range(0, len(missing), chunk):
             part = missing[first : first + chunk]
+            started = time.perf_counter()
             results = self._write_chunk([(i, positives[i["positives"][0]]) for i in part], generator)
+            seconds = (time.perf_counter() - started) / len(part)
             for item, result in zip(part, results, strict=True):
-                atomic_write_json(workdir / f"{keys[item['qid']]}.json", result)
+                atomic_write_json(workdir / f"{keys[item['qid']]}.json", {**result, "seconds": round(seconds, 4)})
         counts = {"kept": 0, "malformed": 0, "revised": 0, "rejected_by_reflection": 0}
         negatives = {}
+        seconds = 0.0
         for item in items:
             key = keys[item["qid"]]
             result = json.loads((workdir / f"{key}.json").read_text())
             counts[result["status"]] += 1
+            seconds += result.get("seconds", 0.0)
             if result["status"] in ("kept", "revised"):
                 negatives[item["qid"]] = Passage(id=f"syneg:{key}", text=result["negative"])
-        self.log_ = [{"synthetic_negatives": counts, "prompt_version": PROMPT_VERSION,
-                     "generator": getattr(generator, "name", "?")}]
+        self.log_ = [{"synthetic_negatives": counts, "generation_seconds": round(seconds, 2),
+                      "generator": component_identity(generator), "prompt_version": PROMPT_VERSION,
+                      "prompt_templates": {"negative": NEGATIVE_PROMPT, "reflect": REFLECT_PROMPT}}]
         return negatives
 
     def _ask(self, generator: Any, prompts: list[str], field: str, prefix: str) -> list[dict[str, Any] | None]:
