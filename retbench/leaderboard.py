@@ -428,14 +428,13 @@ class Pin:
     def matches(self, record: RunRecord) -> bool:
         if record.dataset["name"] != self.dataset:
             return False
-        for key, wanted in self.config.items():
-            have = record.config.get(key)
+
+        def same(have: Any, wanted: Any) -> bool:  # "" pins an unset option, at any depth
             if isinstance(wanted, dict):
-                if not isinstance(have, dict) or any(have.get(k) != v for k, v in wanted.items()):
-                    return False
-            elif have != wanted and not (wanted == "" and have is None):  # "" pins an unset option
-                return False
-        return True
+                return isinstance(have, dict) and all(same(have.get(k), v) for k, v in wanted.items())
+            return have == wanted or (wanted == "" and have is None)
+
+        return all(same(record.config.get(key), wanted) for key, wanted in self.config.items())
 
 
 @dataclass
