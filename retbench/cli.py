@@ -167,7 +167,7 @@ def list_plugins(state: State, hook: str | None, as_json: bool) -> None:
 
 @cli.group()
 def leaderboard() -> None:
-    """Build and check Markdown leaderboards from RunRecords."""
+    """Build and check Markdown leaderboards (and a static site) from RunRecords."""
 
 
 def _leaderboard_inputs(state: State, records: str, expected: str) -> tuple[Any, Any, set[str]]:

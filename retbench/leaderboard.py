@@ -376,12 +376,12 @@ def _layout(board: Board) -> list[Table]:
     tables = [Table("", ids + metrics[:room] + headline, rows)]
     for chunk in _pack([metrics[room:]], MAX_COLUMNS - len(short)):
         tables.append(table("More metrics", chunk, short))
-    kinds = [("answer", "By query type: answers"), ("retrieval", "By query type: retrieval")]
-    for kind, title in kinds:
+    for kind, title in (("answer", "Answers by query type"), ("retrieval", "Retrieval by query type")):
         groups = [[metric(n) for n in board.per_type[m.key]] for m in metrics
                   if m.kind == kind and m.key in board.per_type]
         for chunk in _pack(groups, MAX_COLUMNS - len(short)):
-            tables.append(table(title, chunk, short))
+            bases = dict.fromkeys(PER_TYPE.match(c.key)["base"] for c in chunk)
+            tables.append(table(f"{title}: {', '.join(bases)}", chunk, short))
     costs = measured([cost(k) for k, _, _ in COST_COLUMNS])
     if [c.key for c in costs] != [c.key for c in headline]:
         for chunk in _pack([costs], MAX_COLUMNS - len(short)):

@@ -229,7 +229,8 @@ def _cell(board: Board, row: int, column: Column) -> str:
     text = html.escape(board.text(row, column))
     if column.key == "system":
         full = html.escape(system_label(board.records[row]))
-        return f'<td class="text" data-sort="{html.escape(sort)}"><a href="#run-{row + 1}" title="{full}">{text}</a></td>'
+        link = f'<a href="#run-{row + 1}" title="{full}">{text}</a>'
+        return f'<td class="text" data-sort="{html.escape(sort)}">{link}</td>'
     kind = ' class="text"' if column.key in ("system", "split") else ""
     return f'<td{kind} data-sort="{html.escape(sort)}">{text}</td>'
 
@@ -315,13 +316,13 @@ def dataset_page(board: Board, nav: str) -> str:
 def index_page(boards: Mapping[str, Board], nav: str) -> str:
     rows = []
     for name, board in boards.items():
-        best = 0 if board.primary and board.records and board.primary in board.records[0].metrics else None
-        score = board.records[0].metrics[board.primary] if best is not None else None
+        score = board.records[0].metrics.get(board.primary) if board.records else None  # rows are sorted
         cells = [
-            f'<td class="text" data-sort="{html.escape(name)}"><a href="{page_name(name)}">{html.escape(name)}</a></td>',
+            f'<td class="text" data-sort="{html.escape(name)}">'
+            f'<a href="{page_name(name)}">{html.escape(name)}</a></td>',
             f'<td data-sort="{len(board.records)}">{len(board.records)}</td>',
             f'<td class="text">{html.escape(board.primary or "")}</td>',
-            f'<td class="text">{html.escape(board.labels[0]) if best is not None else ""}</td>',
+            f'<td class="text">{"" if score is None else html.escape(board.labels[0])}</td>',
             f'<td data-sort="{"" if score is None else score}">{"" if score is None else f"{score:.4f}"}</td>',
         ]
         rows.append(f'<tr data-row="{name}">' + "".join(cells) + "</tr>")
