@@ -113,10 +113,6 @@ def system_label(record: RunRecord) -> str:
     return _label(record, lambda role, name, args: args if role in ROLES else {})
 
 
-def _key(value: Any) -> str:
-    return repr(value)
-
-
 def short_labels(records: list[RunRecord]) -> tuple[list[str], list[str]]:
     """Labels that show only the arguments telling rows apart, and the settings every row
     with a component shares (said once under the table instead)."""
@@ -130,7 +126,7 @@ def short_labels(records: list[RunRecord]) -> tuple[list[str], list[str]]:
     shared = []
     for (role, name), all_args in seen.items():
         keys = {k for args in all_args for k in args}
-        varying[(role, name)] = {k for k in keys if len({_key(a.get(k, "∅")) for a in all_args}) > 1}
+        varying[(role, name)] = {k for k in keys if len({repr(a.get(k, "∅")) for a in all_args}) > 1}
         constant = {k: all_args[0][k] for k in sorted(keys - varying[(role, name)])}
         if constant:
             shared.append(f"{name} ({role}): {_args_text(constant)}")
@@ -143,7 +139,7 @@ def short_labels(records: list[RunRecord]) -> tuple[list[str], list[str]]:
         if len(rows) < 2:
             continue
         options = {k for n in rows for k in records[n].config} - NEUTRAL_OPTIONS - {f"{r}_args" for r in ARG_ROLES}
-        differ = sorted(k for k in options if len({_key(records[n].config.get(k)) for n in rows}) > 1)
+        differ = sorted(k for k in options if len({repr(records[n].config.get(k)) for n in rows}) > 1)
         for n in rows:
             labels[n] += "".join(f" {k}={records[n].config.get(k)}" for k in differ)
     return labels, sorted(shared)

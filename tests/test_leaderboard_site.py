@@ -243,4 +243,4 @@ def _screenshot(driver, path: Path, width: int = 1280, scale: float = 0.6) -> No
     image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
     image = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    image.quantize(colors=128, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)
