@@ -167,18 +167,20 @@ def list_plugins(state: State, hook: str | None, as_json: bool) -> None:
 
 @cli.group()
 def leaderboard() -> None:
-    """Build and check Markdown leaderboards from RunRecords."""
+    """Build and check Markdown leaderboards (and a static site) from RunRecords."""
 
 
-def _leaderboard_inputs(records: str, expected: str) -> tuple[Any, Any, Any]:
+def _leaderboard_inputs(state: State, records: str, expected: str) -> tuple[Any, Any, set[str]]:
+    """The records, ``expected.toml`` and the names of the installed answer metrics (EM, F1, ...)."""
     from retbench.leaderboard import load_expectations
     from retbench.record import load_records
 
     folder = Path(records)
     if not folder.is_dir():
         raise ConfigError(f"records folder not found: {folder}")
-    pins, baselines = load_expectations(Path(expected))
-    return load_records(folder), pins, baselines
+    expectations = load_expectations(Path(expected))
+    answers = {e.name for e in state.registries().metrics if getattr(e.cls, "level", None) == "answer"}
+    return load_records(folder), expectations, answers
 
 
 @leaderboard.command("build")
@@ -186,32 +188,44 @@ def _leaderboard_inputs(records: str, expected: str) -> tuple[Any, Any, Any]:
 @click.option("--out", "out_dir", default="leaderboards", show_default=True, type=click.Path())
 @click.option("--expected", default="leaderboards/expected.toml", show_default=True, type=click.Path())
 @click.option("--print", "show", is_flag=True, help="Also print the tables.")
-def leaderboard_build(records: str, out_dir: str, expected: str, show: bool) -> None:
-    """Write <out>/<dataset>.md for every dataset in the records."""
+@click.option("--html", "html_dir", type=click.Path(file_okay=False),
+              help="Also write a static site here: index.html and one page per dataset, with plots.")
+@click.pass_obj
+def leaderboard_build(state: State, records: str, out_dir: str, expected: str, show: bool,
+                      html_dir: str | None) -> None:
+    """Write <out>/<dataset>.md for every dataset in the records (and the site with --html)."""
     from retbench.cache import atomic_write_text
-    from retbench.leaderboard import build_all
+    from retbench.leaderboard import build_boards, render_markdown
 
-    loaded, _, baselines = _leaderboard_inputs(records, expected)
-    for name, text in build_all(loaded, baselines=baselines).items():
+    loaded, expectations, answers = _leaderboard_inputs(state, records, expected)
+    boards = build_boards(loaded, expectations, answer_metrics=answers)
+    for name, board in boards.items():
+        text = render_markdown(board)
         atomic_write_text(Path(out_dir) / f"{name}.md", text)
         click.echo(text if show else f"wrote {Path(out_dir) / f'{name}.md'}")
+    if html_dir:
+        from retbench.site import write_site
+
+        index = write_site(boards, Path(html_dir))
+        click.echo(f"site: {index.resolve().as_uri()}")
 
 
 @leaderboard.command("check")
 @click.option("--records", default="leaderboards/records", show_default=True, type=click.Path())
 @click.option("--out", "out_dir", default="leaderboards", show_default=True, type=click.Path())
 @click.option("--expected", default="leaderboards/expected.toml", show_default=True, type=click.Path())
-def leaderboard_check(records: str, out_dir: str, expected: str) -> None:
+@click.pass_obj
+def leaderboard_check(state: State, records: str, out_dir: str, expected: str) -> None:
     """Fail when a table is stale or a pinned score moved beyond its tolerance."""
     from retbench.leaderboard import check
 
-    loaded, pins, baselines = _leaderboard_inputs(records, expected)
-    problems = check(loaded, Path(out_dir), pins, baselines)
+    loaded, expectations, answers = _leaderboard_inputs(state, records, expected)
+    problems = check(loaded, Path(out_dir), expectations, answer_metrics=answers)
     for problem in problems:
         out.stderr.print(f"[red]✗[/red] {problem}")
     if problems:
         raise RetbenchError(f"leaderboard check failed: {len(problems)} problem(s)")
-    click.echo(f"leaderboards up to date; {len(pins)} pinned score(s) within tolerance")
+    click.echo(f"leaderboards up to date; {len(expectations.pins)} pinned score(s) within tolerance")
 
 
 @cli.group()

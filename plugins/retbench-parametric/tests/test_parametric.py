@@ -227,7 +227,7 @@ def test_dyprag_translator_moves_toward_the_prag_loras(retbench_tiny_llama, retb
     prag = evaluate(config(retbench_tiny_llama, "prag", injector_args={"learning_rate": 1e-2}), pm=manager(),
                     cache=retbench_cache)
     assert record.cost["online_seconds_per_question"] < prag.cost["offline_seconds_per_passage"]
-    assert "dyprag trained: train" in retbench.leaderboard.system_label(record)
+    assert "dyprag [trained: train]" in retbench.leaderboard.system_label(record)
     ablation = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train",
                                injector_args={**args, "kl_weight": 0.0}), pm=manager(), cache=retbench_cache)
     assert ablation.stages["fit-injector"]["key"] != record.stages["fit-injector"]["key"]
