@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import tempfile
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ from retbench import progress
 from retbench.augment import mix
 from retbench.cache import Cache, Stage, atomic_write_json, directory_bytes, stage_key
 from retbench.config import RunConfig
+from retbench.default_fit import split_range, with_default_fit_split
 from retbench.errors import ConfigError
 from retbench.metrics.cost import StageTimer, injection_cost_summary, peak_rss_mb
 from retbench.metrics.retrieval import evaluated_queries, remove_self_hits
@@ -44,17 +44,13 @@ def _queries_fingerprint(split: DatasetSplit) -> str:
     return digest.hexdigest()
 
 
-SPLIT_SLICE = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<start>-?\d*):(?P<stop>-?\d*)\]$")
-
-
 def load_split(dataset: Any, spec: str, *, workdir: Path) -> DatasetSplit:
     """Load ``spec``: a split name, or a slice of its questions in file order as in HF
     datasets, ``test[:1000]`` / ``test[1000:]`` (disjoint parts for training and evaluation)."""
-    found = SPLIT_SLICE.match(spec)
-    if not found:
+    name, start, stop = split_range(spec)
+    if start is None and stop is None and "[" not in spec:
         return dataset.load(spec, workdir=workdir)
-    split = dataset.load(found["name"], workdir=workdir)
-    start, stop = (int(found[k]) if found[k] else None for k in ("start", "stop"))
+    split = dataset.load(name, workdir=workdir)
     return split.select(list(split.queries)[start:stop], split=spec)
 
 
@@ -144,6 +140,8 @@ class _Run:
             names = " or ".join(n for n in (self.config.retriever, self.config.reader) if n)
             raise ConfigError(f"--fit-split given, but {names} cannot be trained (no fit method)")
         train = load_split(self.c.dataset, self.config.fit_split, workdir=self.cache.home / "prepared")
+        if not train.queries:
+            raise ConfigError(f"--fit-split '{self.config.fit_split}' holds no questions")
         train_key = {"name": train.name, "split": train.split, "revision": train.revision}
         if self.c.retriever in trainable:
             retriever_train, augment_key = self.augmented(train)
@@ -379,13 +377,16 @@ def evaluate(
     pm = pm or get_plugin_manager()
     cache = cache or Cache()
     registries = collect_registries(pm)
-    components = resolve(config, registries, pm)
+    components = resolve(config, registries, pm, fingerprints=False)
     members = getattr(components.dataset, "members", lambda: [])()
     if members:
         return _evaluate_members(config, members, pm=pm, cache=cache, records_dir=records_dir)
+    config = with_default_fit_split(config, components.injector,
+                                    getattr(components.dataset, "default_split", "test"))
     pm.hook.retbench_run_start(config=config.to_dict())
     state = _Run(config, cache, components)
     state.load()
+    components.add_fingerprints()
     split = state.split
     state.fit()
     run = state.search() if components.retriever is not None else None
@@ -532,11 +533,14 @@ def train_only(
     """Run the fit stages alone (``retbench train``); returns where each model is cached."""
     pm = pm or get_plugin_manager()
     cache = cache or Cache()
-    components = resolve(config, collect_registries(pm), pm)
+    components = resolve(config, collect_registries(pm), pm, fingerprints=False)
+    config = with_default_fit_split(config, components.injector,
+                                    getattr(components.dataset, "default_split", "test"))
     if not config.fit_split:
         raise ConfigError("training needs --fit-split")
     state = _Run(config, cache, components)
     state.load()
+    components.add_fingerprints()
     state.fit()
     return {
         name: {"key": info["key"], "workdir": str(cache.stage(name, info["key"]).workdir),

@@ -25,6 +25,20 @@ class Components:
     described: dict[str, dict[str, Any]]
     generator: Any | None = None
     augmenters: list[Any] = field(default_factory=list)
+    built: dict[str, Any] = field(default_factory=dict)
+
+    def add_fingerprints(self) -> None:
+        """Describe every component's fingerprint (resolved model revisions, ...). Separate from
+        building because a fingerprint may resolve or convert a model: it comes after the whole
+        configuration has been checked."""
+        add_fingerprints(self.described, self.built)
+
+
+def add_fingerprints(described: dict[str, dict[str, Any]], built: dict[str, Any]) -> None:
+    for role, instance in built.items():
+        fingerprint = getattr(instance, "fingerprint", None)
+        if callable(fingerprint) and "fingerprint" not in described[role]:
+            described[role]["fingerprint"] = fingerprint()
 
 
 def _make(
@@ -35,12 +49,17 @@ def _make(
     registries: Registries,
     pm: RetbenchPluginManager,
     described: dict[str, dict[str, Any]],
+    built: dict[str, Any] | None = None,
 ) -> Any | None:
-    """Instantiate a registered component and describe it for the record."""
+    """Instantiate a registered component, check its settings (``validate()``, before any model
+    loads) and describe it for the record; its fingerprint is added later (``add_fingerprints``)."""
     if not name:
         return None
     entry = registries[kind].entry(name)
     instance = build(entry.cls, params, kind=role)
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        validate()
     dist = pm.distributions.get(entry.plugin, ("", ""))
     described[role] = {
         "name": entry.name,
@@ -50,9 +69,10 @@ def _make(
         "distribution": dist[0],
         "distribution_version": dist[1],
     }
-    fingerprint = getattr(instance, "fingerprint", None)
-    if callable(fingerprint):
-        described[role]["fingerprint"] = fingerprint()
+    if built is None:
+        add_fingerprints(described, {role: instance})
+    else:
+        built[role] = instance
     return instance
 
 
@@ -80,14 +100,17 @@ def make_dataset(
     return _make("datasets", "dataset", name, params, registries, pm, described)
 
 
-def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager) -> Components:
-    """Look every named component up and instantiate it with its parameters."""
+def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager, *,
+            fingerprints: bool = True) -> Components:
+    """Look every named component up, instantiate it with its parameters and check them.
+    ``fingerprints=False`` leaves the fingerprints to ``Components.add_fingerprints``."""
     described: dict[str, dict[str, Any]] = {}
+    built: dict[str, Any] = {}
     dataset = make_dataset(config.dataset, data_dir=config.data_dir, params=config.dataset_args,
                             registries=registries, pm=pm, described=described)
 
     def make(kind: str, role: str, name: str | None, params: dict[str, Any]) -> Any | None:
-        return _make(kind, role, name, dict(params), registries, pm, described)
+        return _make(kind, role, name, dict(params), registries, pm, described, built)
 
     retriever = make("retrievers", "retriever", config.retriever, config.retriever_args)
     reader = make("readers", "reader", config.reader, config.reader_args)
@@ -99,7 +122,7 @@ def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager
     if retriever is not None and config.fit_split and not negatives_name:
         negatives_name = getattr(retriever, "default_negatives", None)
     negatives = make("negative_samplers", "negatives", negatives_name, config.negatives_args)
-    augmenters = _augmenters(config, registries, pm, described)
+    augmenters = _augmenters(config, registries, pm, described, built)
     generator_name = config.generator
     if reader is not None and not generator_name:
         generator_name = getattr(reader, "default_generator", None)
@@ -112,11 +135,15 @@ def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager
         elif not augmenters:
             user = f"reader '{config.reader}' does not use one" if reader is not None else "there is no --reader"
             raise ConfigError(f"--generator '{generator_name}' given, but {user}")
-    return Components(dataset, retriever, reader, injector, negatives, described, generator, augmenters)
+    components = Components(dataset, retriever, reader, injector, negatives, described, generator, augmenters,
+                            built)
+    if fingerprints:
+        components.add_fingerprints()
+    return components
 
 
 def _augmenters(config: RunConfig, registries: Registries, pm: RetbenchPluginManager,
-                described: dict[str, dict[str, Any]]) -> list[Any]:
+                described: dict[str, dict[str, Any]], built: dict[str, Any]) -> list[Any]:
     """``--augment a,b``: each augmenter gets the ``--augment-arg`` values its constructor takes."""
     names = [n.strip() for n in (config.augment or "").split(",") if n.strip()]
     if names and not config.fit_split:
@@ -125,7 +152,7 @@ def _augmenters(config: RunConfig, registries: Registries, pm: RetbenchPluginMan
     for name in names:
         accepted = constructor_parameters(registries["augmenters"].entry(name).cls)
         params = {k: v for k, v in config.augment_args.items() if k in accepted}
-        made.append(_make("augmenters", f"augmenter:{name}", name, params, registries, pm, described))
+        made.append(_make("augmenters", f"augmenter:{name}", name, params, registries, pm, described, built))
     unused = sorted(set(config.augment_args) - {p for a in made for p in constructor_parameters(type(a))})
     if unused:
         raise ConfigError(f"--augment-arg {', '.join(unused)}: no augmenter among {names} takes it")

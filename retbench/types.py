@@ -120,6 +120,7 @@ class EvalRules:
         "a query with no retrieved documents scores 0 (trec_eval -c)"
     )
     notes: str = ""
+    yes_no_strict: bool = False  # answer F1: a yes/no/noanswer mismatch scores 0 (multi-hop QA)
 
 
 @dataclass

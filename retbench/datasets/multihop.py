@@ -103,8 +103,9 @@ class MultiHopDataset(Component):
     def load(self, split: str, *, workdir: Path) -> DatasetSplit:
         path = self._file(split, workdir)
         questions = read_questions(path)
-        rules = EvalRules(metrics=list(RETRIEVAL_METRICS),
-                          notes="answers: EM/F1 with SQuAD normalisation, overall and per question type")
+        rules = EvalRules(metrics=list(RETRIEVAL_METRICS), yes_no_strict=True,
+                          notes="answers: EM/F1 with SQuAD normalisation, overall and per question type; F1 is 0 "
+                                "when a yes/no/noanswer prediction or gold answer differs from the other")
         qrels: dict[str, dict[str, int]] = {}
         if self.corpus:
             corpus = self._external_corpus(Path(self.corpus), workdir)

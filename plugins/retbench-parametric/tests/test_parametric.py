@@ -8,13 +8,22 @@ import retbench_parametric.plugin
 import retbench_readers.plugin
 from retbench import ConfigError, LoraWeights, Passage, RunConfig, evaluate
 from retbench.testing import make_plugin_manager
-from retbench_parametric.augment import PassageAugmenter, clean_rewrite, parse_questions
+from retbench import hookimpl
+from retbench.default_fit import with_default_fit_split
+from retbench_parametric.augment import AugmentedPassage, PassageAugmenter, clean_rewrite, parse_questions
 from retbench_parametric.dyprag import DyPragInjector
 from retbench_parametric.lora import PassageLoraTrainer
-from retbench_parametric.prag import PragInjector
-from retbench_parametric.translator import ParameterTranslator, lora_hooks, passage_embeddings, target_modules
+from retbench_parametric.prag import PragInjector, training_texts
+from retbench_parametric.translator import (
+    ParameterTranslator,
+    averaged_factors,
+    lora_hooks,
+    passage_embeddings,
+    target_modules,
+)
 from retbench_readers.hf_generator import HFGenerator
 from retbench_readers.lora_merge import merged_lora
+from retbench_readers.prompts import build_prompt
 from retbench_readers.rag import RagReader
 
 PASSAGES = [Passage("d1", "paris is the capital of france", "france"),
@@ -27,7 +36,7 @@ class ScriptedHF(HFGenerator):
 
     prompts: list[str]
 
-    def generate(self, prompts, *, max_new_tokens=None):
+    def generate(self, prompts, *, max_new_tokens=None, prefix=""):
         self.prompts = getattr(self, "prompts", []) + list(prompts)
         outputs = []
         for prompt in prompts:
@@ -35,11 +44,20 @@ class ScriptedHF(HFGenerator):
                 outputs.append("1. what is the capital of france?\n2. what is the capital of france?\nno question")
             elif prompt.startswith("Rewrite"):
                 outputs.append("Rewritten passage:\nthe capital of france is paris , a city")
-            elif "Answer the question using the passage" in prompt:
-                outputs.append("paris.")
+            elif prefix and "Passage 1:" in prompt:
+                outputs.append(" paris, the city.")
             else:
-                outputs.append(super().generate([prompt], max_new_tokens=max_new_tokens)[0])
+                outputs.append(super().generate([prompt], max_new_tokens=max_new_tokens, prefix=prefix)[0])
         return outputs
+
+
+@hookimpl
+def retbench_register_generators(register):
+    register(ScriptedGenerator)
+
+
+class ScriptedGenerator(ScriptedHF):
+    name = "scripted-hf"
 
 
 def reader_with(generator) -> RagReader:
@@ -107,7 +125,8 @@ def test_prag_lora_raises_the_likelihood_of_its_passages_answers(retbench_tiny_l
     lora = injection.payload[0]
     assert set(lora.factors) == {n for n, *_ in target_modules(generator.load()[0], injector.targets)}
     assert {tuple(a.shape)[0] for a, _ in lora.factors.values()} == {2} and lora.scaling == 16.0
-    context, answer = ["Question: what is the capital of france?\nAnswer:"], [" paris"]
+    prompt = generator.format(build_prompt("direct", "what is the capital of france", []))
+    context, answer = [prompt + "The answer is"], [" paris."]
     base = generator.loglikelihood(context, answer)[0]
     with generator.injected(injection.payload):
         injected = generator.loglikelihood(context, answer)[0]
@@ -125,20 +144,27 @@ def test_augmentation_prompts_are_injector_parameters(retbench_tiny_llama, tmp_p
     prompt = "Passage: {passage}\n\nList {count} questions about it."
     injector = PragInjector(augment_args={"question_prompt": prompt})
     assert injector.augmenter().question_prompt == prompt
-    generator = ScriptedHF(model=str(retbench_tiny_llama))
-    assert injector.lora_store(generator, tmp_path / "x").folder != PragInjector().lora_store(generator, tmp_path / "x").folder
+    reader = reader_with(ScriptedHF(model=str(retbench_tiny_llama)))
+    generator = reader.generator_
+    store = injector.lora_store(generator, reader, tmp_path / "x").folder
+    assert store != PragInjector().lora_store(generator, reader, tmp_path / "x").folder
+    short = RagReader(template="short")
+    short.set_generator(generator)
+    assert PragInjector().lora_store(generator, short, tmp_path / "x").folder != PragInjector().lora_store(
+        generator, reader, tmp_path / "x").folder  # the training format is part of the key
     with pytest.raises(ConfigError, match="augment_args \\['qa_prompt'\\] unknown"):
         PragInjector(augment_args={"qa_prompt": prompt}).augmenter()
 
 
 def test_every_passage_lora_starts_from_one_seeded_initialisation(retbench_tiny_llama):
-    model, tokenizer = HFGenerator(model=str(retbench_tiny_llama)).load()
-    trainer = PassageLoraTrainer(model, tokenizer, PragInjector().lora_settings())
+    generator = HFGenerator(model=str(retbench_tiny_llama))
+    model, _ = generator.load()
+    trainer = PassageLoraTrainer(model, generator.encode, PragInjector().lora_settings())
     start = trainer.weights()
     trainer.train(["paris is the capital of france"])
     trainer.reset()
     assert all(torch.equal(start.factors[n][0], a) for n, (a, _) in trainer.weights().factors.items())
-    other = PassageLoraTrainer(model, tokenizer, PragInjector().lora_settings())
+    other = PassageLoraTrainer(model, generator.encode, PragInjector().lora_settings())
     assert all(torch.equal(start.factors[n][0], a) for n, (a, _) in other.weights().factors.items())
     assert all(not torch.any(b) for _, b in start.factors.values())  # B starts at zero: no change at first
 
@@ -187,12 +213,27 @@ def test_a_passage_embedding_is_the_last_tokens_final_hidden_state(retbench_tiny
 
 
 def config(tiny, reader, **kwargs) -> RunConfig:
+    kwargs.setdefault("generator", "scripted-hf")
     return RunConfig(dataset="mock", retriever="oracle", reader=reader, read_k=2,
                      generator_args={"model": str(tiny), "max_new_tokens": 3}, **kwargs)
 
 
+class SmallDefaultFit(DyPragInjector):
+    """DyPRAG with a default training rule that fits the 4-question mock dataset."""
+
+    name = "dyprag-small"
+    default_fit = ((2, 4), (0, 2))
+
+
+@hookimpl
+def retbench_register_injectors(register):
+    register(SmallDefaultFit)
+
+
 def manager():
-    return make_plugin_manager(retbench_readers.plugin, retbench_parametric.plugin)
+    import sys
+
+    return make_plugin_manager(retbench_readers.plugin, retbench_parametric.plugin, sys.modules[__name__])
 
 
 def test_prag_runs_end_to_end_and_reports_its_costs(retbench_tiny_llama, retbench_cache):
@@ -208,9 +249,102 @@ def test_prag_runs_end_to_end_and_reports_its_costs(retbench_tiny_llama, retbenc
     assert all(label in table for label in ("online s/q", "prep s/passage", "storage MB"))
 
 
-def test_dyprag_needs_a_trained_translator(retbench_tiny_llama, retbench_cache):
-    with pytest.raises(ConfigError, match="must be trained first"):
+def test_dyprag_without_fit_split_trains_on_its_default_questions_disjoint_from_the_evaluated(
+        retbench_tiny_llama, retbench_cache):
+    args = {"translator_lr": 3e-3, "learning_rate": 1e-2}
+    record = evaluate(config(retbench_tiny_llama, "rag", injector="dyprag-small", injector_args=args),
+                      pm=manager(), cache=retbench_cache)
+    assert record.config["fit_split"] == "test[2:4]" and record.config["split"] == "test[0:2]"
+    assert record.dataset["queries"] == 2 and record.training["fit-injector"]["steps"] >= 1
+    with pytest.raises(ConfigError, match="holds no questions"):
         evaluate(config(retbench_tiny_llama, "dyprag"), pm=manager(), cache=retbench_cache)
+
+
+def test_the_default_fit_split_is_disjoint_from_the_evaluated_split():
+    injector = DyPragInjector()
+    base = RunConfig(dataset="2wikimultihopqa", retriever="bm25", reader="dyprag")
+    filled = with_default_fit_split(base, injector, "dev")
+    assert (filled.split, filled.fit_split) == ("dev[0:300]", "dev[300:500]")
+    assert with_default_fit_split(RunConfig(**{**base.to_dict(), "split": "dev[:200]"}), injector,
+                                  "dev").fit_split == "dev[300:500]"
+    for overlapping in ("dev", "dev[250:350]", "dev[-10:]"):
+        with pytest.raises(ConfigError, match="disjoint only from dev\\[0:300\\]"):
+            with_default_fit_split(RunConfig(**{**base.to_dict(), "split": overlapping}), injector, "dev")
+    given = RunConfig(**{**base.to_dict(), "fit_split": "train"})
+    assert with_default_fit_split(given, injector, "dev") is given
+
+
+def test_an_unknown_option_fails_before_any_model_loads(tmp_path, retbench_cache):
+    missing = {"model": str(tmp_path / "no-such-model")}
+    for kind, args, message in (("injector_args", {"generated_scaling": "half"}, "generated_scaling"),
+                                ("reader_args", {"extraction": "all"}, "extraction"),
+                                ("injector_args", {"augment_args": {"qa_prompt": "x"}}, "qa_prompt")):
+        run = RunConfig(dataset="mock", retriever="oracle", reader="dyprag", generator_args=missing,
+                        **{kind: args})
+        with pytest.raises(ConfigError, match=message):
+            evaluate(run, pm=manager(), cache=retbench_cache)
+
+
+def test_prag_training_texts_are_the_answer_prompts_with_a_passage_free_example(retbench_tiny_llama):
+    reader = reader_with(HFGenerator(model=str(retbench_tiny_llama)))
+    item = AugmentedPassage("d1", ["france: paris is the capital", "paris is france's capital"],
+                            [{"question": f"q{i}", "answer": f"a{i}"} for i in range(3)])
+    texts = training_texts(item, reader)
+    assert len(texts) == 5  # QA 0 and 1 with each variant, QA 2 with no passage (reference encode.py)
+    assert texts[0] == reader.training_text("q0", [Passage("d1", item.variants[0])], "a0")
+    assert texts[0] == reader.generator_.format(build_prompt("direct", "q0", [Passage("d1", item.variants[0])])) + (
+        "The answer is a0.")
+    assert "paris is france's capital" in texts[1] and "Passage 1:" in texts[3]
+    assert texts[4] == reader.training_text("q2", [], "a2") and "Passage 1:" not in texts[4]
+    assert training_texts(AugmentedPassage("d2", ["x"], []), reader) == []
+
+
+def test_translator_has_separate_bias_free_projectors_per_module_and_layer(retbench_tiny_llama):
+    model, _ = HFGenerator(model=str(retbench_tiny_llama)).load()
+    modules = target_modules(model, ["gate_proj", "up_proj", "down_proj"])
+    hidden = model.config.hidden_size
+    translator = ParameterTranslator(hidden, modules, rank=2, intermediate=4)
+    assert all(p.dim() == 3 for p in translator.parameters())  # (layer, in, out) weights, no bias vectors
+    assert max(float(p.detach().abs().max()) for p in translator.parameters()) < 1e-5  # N(0, 1e-7) start
+    with torch.no_grad():
+        for p in translator.parameters():
+            p.normal_()
+    embedding = torch.randn(1, hidden)
+    out = translator(embedding)[0]
+    name, layer, kind, fan_in, _ = next(m for m in modules if m[1] == 1)
+    features = torch.cat([embedding[0], torch.tensor([float(layer)])])  # the raw layer index
+    expected = (torch.relu(features @ translator.pre[f"{kind}_A"][layer]) @ translator.post[f"{kind}_A"][layer])
+    assert torch.allclose(out[name][0], expected.reshape(2, fan_in), rtol=1e-4, atol=1e-3)
+    same_kind = [m[0] for m in modules if m[2] == kind]
+    assert not torch.allclose(out[same_kind[0]][0], out[same_kind[1]][0])  # layers get their own factors
+
+
+def test_generated_loras_of_several_passages_are_averaged():
+    first = {"m": (torch.ones(2, 3), torch.zeros(4, 2))}
+    second = {"m": (3 * torch.ones(2, 3), 2 * torch.ones(4, 2))}
+    a, b = averaged_factors([first, second])["m"]
+    assert torch.equal(a, 2 * torch.ones(2, 3)) and torch.equal(b, torch.ones(4, 2))
+
+
+def test_a_generated_lora_scaled_by_zero_gives_exactly_the_closed_book_outputs(retbench_tiny_llama):
+    generator = HFGenerator(model=str(retbench_tiny_llama), max_new_tokens=6)
+    injector = DyPragInjector()
+    model, _ = generator.load()
+    translator = injector._translator(model)
+    with torch.no_grad():
+        for p in translator.parameters():
+            p.normal_(std=0.05)
+    injector.translator_ = translator
+    lora, _ = injector.generated_lora(PASSAGES, generator)
+    assert lora is not None and set(lora.factors) == {m[0] for m in target_modules(model, injector.targets)}
+    prompts = ["Question: what is the capital of france?"]
+    base = generator.generate(prompts)
+    with generator.injected([LoraWeights(lora.factors, 0.0)]):
+        assert generator.generate(prompts) == base
+    with generator.injected([lora]):
+        ids = torch.tensor([generator.encode("paris is the capital of france")])
+        changed = model(ids).logits
+    assert not torch.allclose(changed, model(ids).logits)
 
 
 def test_dyprag_translator_moves_toward_the_prag_loras(retbench_tiny_llama, retbench_cache):
@@ -218,9 +352,10 @@ def test_dyprag_translator_moves_toward_the_prag_loras(retbench_tiny_llama, retb
     record = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train", reader_args={},
                              injector_args=args), pm=manager(), cache=retbench_cache)
     fit = record.training["fit-injector"]
-    mse = fit["curves"]["mse"]
+    mse, kl = fit["curves"]["mse"], fit["curves"]["kl"]
     per_epoch = len(mse) // 6
-    assert sum(mse[-per_epoch:]) < sum(mse[:per_epoch])
+    assert sum(mse[-per_epoch:]) < sum(mse[:per_epoch]) and sum(kl[-per_epoch:]) < sum(kl[:per_epoch])
+    assert len(fit["curves"]["teacher_lm"]) == len(mse)
     assert fit["passages"] >= 2 and fit["bytes"] > 0
     assert {"encode", "translate", "merge", "generate"} <= set(record.cost["online_seconds"])
     assert record.cost["storage_bytes"] == fit["bytes"]  # DyPRAG stores no per-passage LoRA
@@ -231,7 +366,9 @@ def test_dyprag_translator_moves_toward_the_prag_loras(retbench_tiny_llama, retb
     ablation = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train",
                                injector_args={**args, "kl_weight": 0.0}), pm=manager(), cache=retbench_cache)
     assert ablation.stages["fit-injector"]["key"] != record.stages["fit-injector"]["key"]
-    assert set(ablation.training["fit-injector"]["curves"]["kl"]) == {0.0}
+    curves = ablation.training["fit-injector"]["curves"]
+    assert ablation.training["fit-injector"]["weights"]["kl"] == 0.0 and any(curves["kl"])  # logged, not used
+    assert curves["loss"][0] == pytest.approx(curves["lm"][0] + 100.0 * curves["mse"][0], rel=1e-4)
     again = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train", injector_args=args),
                      pm=manager(), cache=retbench_cache)
     assert again.cached and again.metrics == record.metrics

@@ -6,7 +6,7 @@ import torch
 import retbench_readers.plugin
 from retbench import ConfigError, Injection, Passage, RunConfig, evaluate
 from retbench.testing import make_plugin_manager
-from retbench_readers.prompts import build_prompt, extract_answer
+from retbench_readers.prompts import answer_sentence, build_prompt, extract_answer
 from retbench_readers.rag import RagReader
 from retbench_readers.realm import RealmReader
 
@@ -26,6 +26,26 @@ def test_short_answer_extraction(output, answer):
     assert extract_answer(output) == answer
 
 
+@pytest.mark.parametrize("output, answer", [
+    (" Paris, the capital.", "Paris"),
+    (" Barack Obama\nQuestion: next", "Barack Obama"),
+    (": yes. Because", "yes"),
+    ("The answer is Berlin.", "Berlin"),
+    (" 1 January 1990.", "1 January 1990"),
+])
+def test_first_clause_extraction_cuts_where_the_reference_does(output, answer):
+    assert extract_answer(output, "first-clause") == answer
+
+
+def test_direct_template_differs_by_the_passages_only():
+    with_passages = build_prompt("direct", "Who wrote it", PASSAGES)
+    closed = build_prompt("direct", "Who wrote it", [])
+    assert with_passages.endswith("Question: Who wrote it?") and closed.endswith("Question: Who wrote it?")
+    assert with_passages.replace("Passage 1: France: Paris is the capital of France.\n"
+                                 "Passage 2: Germany: Berlin is the capital of Germany.", "") == closed
+    assert answer_sentence("Paris ", "The answer is") == "The answer is Paris."
+
+
 def test_prompts_hold_the_passages_and_the_question():
     prompt = build_prompt("short", "capital of France?", PASSAGES)
     assert "Passage 1: France: Paris is the capital of France." in prompt and prompt.endswith(
@@ -42,10 +62,18 @@ class Recorder:
     def __init__(self):
         self.prompts = []
 
-    def generate(self, prompts, *, max_new_tokens):
+    def __init__(self):
+        self.prompts = []
+        self.prefixes = []
+
+    def format(self, prompt):
+        return f"<user>{prompt}<assistant>"
+
+    def generate(self, prompts, *, max_new_tokens, prefix=""):
         self.prompts += prompts
+        self.prefixes += [prefix] * len(prompts)
         self.last_usage_ = [{"tokens_in": len(p), "tokens_out": 1} for p in prompts]
-        return ["So the answer is: Paris." for _ in prompts]
+        return [" Paris, in France." if prefix else "So the answer is: Paris." for _ in prompts]
 
 
 def test_rag_reader_uses_k_passages_and_the_closed_book_mode_none():
@@ -53,11 +81,32 @@ def test_rag_reader_uses_k_passages_and_the_closed_book_mode_none():
     reader.set_generator(recorder)
     answers = reader.answer({"q": "capital of France?"}, {"q": Injection(kind="in-context", passages=PASSAGES)})
     assert answers[0].text == "Paris" and answers[0].extra["tokens_out"] == 1
+    assert recorder.prefixes == ["The answer is"]
     assert "Paris is the capital" in recorder.prompts[0] and "Berlin" not in recorder.prompts[0]
     closed = RagReader(mode="no-retrieval")
     closed.set_generator(recorder)
     closed.answer({"q": "capital of France?"}, {"q": Injection(kind="in-context", passages=PASSAGES)})
     assert "Paris is the capital" not in recorder.prompts[-1]
+    assert recorder.prompts[-1] == build_prompt("direct", "capital of France?", [])
+    short = RagReader(template="short")
+    short.set_generator(recorder)
+    assert short.answer({"q": "x"}, {"q": Injection(kind="in-context", passages=PASSAGES)})[0].text == "Paris"
+    assert recorder.prefixes[-1] == ""
+
+
+def test_training_text_is_the_answer_prompt_with_its_answer():
+    reader, recorder = RagReader(), Recorder()
+    reader.set_generator(recorder)
+    text = reader.training_text("capital of France", PASSAGES[:1], "Paris")
+    assert text == recorder.format(build_prompt("direct", "capital of France", PASSAGES[:1])) + "The answer is Paris."
+    assert reader.training_text("q", [], "x").startswith(recorder.format(build_prompt("direct", "q", [])))
+
+
+def test_unknown_reader_options_fail_before_any_model_loads():
+    with pytest.raises(ConfigError, match="extraction"):
+        RagReader(extraction="everything").validate()
+    with pytest.raises(ConfigError, match="mode"):
+        RagReader(mode="oracle").validate()
 
 
 def test_parametric_injections_are_applied_around_their_question_only():
@@ -72,8 +121,8 @@ def test_parametric_injections_are_applied_around_their_question_only():
             yield
             self.active = None
 
-        def generate(self, prompts, *, max_new_tokens):
-            return [f"{self.active}" for _ in super().generate(prompts, max_new_tokens=max_new_tokens)]
+        def generate(self, prompts, *, max_new_tokens, prefix=""):
+            return [f"{self.active}" for _ in super().generate(prompts, max_new_tokens=max_new_tokens, prefix=prefix)]
 
     reader, generator = RagReader(), Parametric()
     reader.set_generator(generator)

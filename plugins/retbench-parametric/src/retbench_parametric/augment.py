@@ -3,9 +3,10 @@ writes ``qa_pairs`` question-answer pairs about it.
 
 QA pairs come in two steps: the generator lists questions the passage answers (one per
 line; numbering, ``Q:`` / ``Question:`` labels stripped, lines without "?" dropped), then
-answers each with the passage in its prompt. PRAG asks for the pairs in one prompt; small
-generators (SmolLM2-135M) write the questions but rarely the answers that way, while they do
-answer a question about a passage they are shown. Each passage's result is a JSON file named
+answers each with the reader's ``direct`` prompt holding the passage, the answer turn
+prefilled with "The answer is" and cut at its first clause, as answers are at test time.
+PRAG asks for the pairs as one JSON list; SmolLM2-135M wrote no parseable list that way in
+16 tries, while it does answer a question about a passage it is shown. Each passage's result is a JSON file named
 by the passage, in a folder keyed by the generator and the prompts, so a passage is augmented
 once across questions and runs; rejected outputs (empty rewrites, no question) are counted.
 """
@@ -24,14 +25,14 @@ from typing import Any
 from retbench import Component, Passage
 from retbench.cache import atomic_write_json, stage_key
 from retbench.component import component_identity
-from retbench_readers.prompts import extract_answer
+from retbench_readers.prompts import answer_prefix, build_prompt, extract_answer
 
 REWRITE_PROMPT = (
-    "Rewrite the following passage in your own words. Keep every fact, name, date and number.\n\n"
-    "Passage: {passage}"
+    "Rewrite the passage below so that it says the same things in different words. Keep every entity, "
+    "name, place, date, number and technical term exactly as it is, and keep its meaning.\n\n{passage}"
 )
 QUESTION_PROMPT = "Passage: {passage}\n\nWrite {count} questions that this passage answers, one per line."
-ANSWER_PROMPT = "Passage: {passage}\n\nAnswer the question using the passage, in a few words.\nQuestion: {question}\nAnswer:"
+ANSWER_TEMPLATE = "direct"
 LABEL = re.compile(r"^\s*(?:\d+[.)]|[-*•]|q\d*\s*:|question\s*\d*\s*:)\s*", re.IGNORECASE)
 REWRITE_LABEL = re.compile(r"^\s*(?:rewritten passage|passage)\s*:\s*", re.IGNORECASE)
 MIN_REWRITE_WORDS = 5
@@ -72,17 +73,18 @@ class PassageAugmenter(Component):
     """The ``prag-augment`` augmenter (usable alone through the Augmenter protocol)."""
 
     name = "prag-augment"
-    version = "1"
+    version = "2"
 
     def __init__(self, rewrites: int = 1, qa_pairs: int = 3, rewrite_prompt: str = REWRITE_PROMPT,
-                 question_prompt: str = QUESTION_PROMPT, answer_prompt: str = ANSWER_PROMPT,
-                 max_new_tokens: int = 96, answer_tokens: int = 24) -> None:
+                 question_prompt: str = QUESTION_PROMPT, answer_template: str = ANSWER_TEMPLATE,
+                 rewrite_tokens: int = 512, question_tokens: int = 128, answer_tokens: int = 32) -> None:
         self.rewrites = rewrites
         self.qa_pairs = qa_pairs
         self.rewrite_prompt = rewrite_prompt
         self.question_prompt = question_prompt
-        self.answer_prompt = answer_prompt
-        self.max_new_tokens = max_new_tokens
+        self.answer_template = answer_template
+        self.rewrite_tokens = rewrite_tokens
+        self.question_tokens = question_tokens
         self.answer_tokens = answer_tokens
 
     def store(self, generator: Any, root: Path) -> Path:
@@ -108,18 +110,20 @@ class PassageAugmenter(Component):
     def _generate(self, passages: list[Passage], generator: Any) -> list[AugmentedPassage]:
         began = time.perf_counter()
         texts = [p.contents(": ") for p in passages]
-        first = [self.rewrite_prompt.replace("{passage}", t) for t in texts for _ in range(self.rewrites)]
-        first += [self.question_prompt.replace("{passage}", t).replace("{count}", str(self.qa_pairs)) for t in texts]
-        outputs = generator.generate(first, max_new_tokens=self.max_new_tokens)
+        prompts = [self.rewrite_prompt.replace("{passage}", t) for t in texts for _ in range(self.rewrites)]
+        outputs = generator.generate(prompts, max_new_tokens=self.rewrite_tokens) if prompts else []
         rewrites = [outputs[i * self.rewrites : (i + 1) * self.rewrites] for i in range(len(texts))]
-        questions = [parse_questions(o, self.qa_pairs) for o in outputs[len(texts) * self.rewrites :]]
+        listed = generator.generate([self.question_prompt.replace("{passage}", t).replace("{count}", str(self.qa_pairs))
+                                     for t in texts], max_new_tokens=self.question_tokens)
+        questions = [parse_questions(o, self.qa_pairs) for o in listed]
         asked = [(i, q) for i, qs in enumerate(questions) for q in qs]
+        prefix = answer_prefix(self.answer_template)
         answers = generator.generate(
-            [self.answer_prompt.replace("{passage}", texts[i]).replace("{question}", q) for i, q in asked],
-            max_new_tokens=self.answer_tokens) if asked else []
+            [build_prompt(self.answer_template, q, [passages[i]]) for i, q in asked],
+            max_new_tokens=self.answer_tokens, **({"prefix": prefix} if prefix else {})) if asked else []
         qa: list[list[dict[str, str]]] = [[] for _ in texts]
         for (i, question), output in zip(asked, answers, strict=True):
-            answer = extract_answer(output)
+            answer = extract_answer(output, "first-clause")
             if answer:
                 qa[i].append({"question": question, "answer": answer})
         seconds = round((time.perf_counter() - began) / len(passages), 4)
@@ -129,20 +133,10 @@ class PassageAugmenter(Component):
             results.append(AugmentedPassage(
                 passage_id=passage.id, variants=[texts[i], *kept], qa=qa[i],
                 rejected=self.rewrites - len(kept) + self.qa_pairs - len(qa[i]), seconds=seconds,
-                meta={"version": self.version, "questions_output": outputs[len(texts) * self.rewrites + i]}))
+                meta={"version": self.version, "questions_output": listed[i]}))
         return results
 
     def augment(self, corpus: Any, *, generator: Any, workdir: Path) -> list[dict[str, Any]]:
         passages = list(corpus)
         items = self.augment_passages(passages, generator=generator, root=workdir)
         return [{"passage_id": i.passage_id, "variants": i.variants, "qa": i.qa, "rejected": i.rejected} for i in items]
-
-
-def training_texts(item: AugmentedPassage, *, question_template: str = "{passage}\nQuestion: {question}\nAnswer: {answer}"
-                   ) -> list[str]:
-    """PRAG's training texts: every variant of the passage with every QA pair (the variant
-    alone when no pair was kept)."""
-    if not item.qa:
-        return list(item.variants)
-    return [question_template.format(passage=v, question=qa["question"], answer=qa["answer"])
-            for v in item.variants for qa in item.qa]

@@ -1,12 +1,20 @@
 """The ``dyprag`` and ``dyprag-combine`` injectors (Tan et al., 2025, Dynamic Parametric RAG).
 
-``fit`` (``--fit-split``) builds the translator's training data by running PRAG on the
-passages retrieved for the training questions (the same LoRA store as ``prag``), then trains
-the translator with loss = ``lm_weight`` x LM loss of the model carrying the generated LoRA
-on the passage's PRAG training texts + ``mse_weight`` x MSE to the PRAG LoRA + ``kl_weight``
-x KL(PRAG-LoRA model's next-token distribution || generated-LoRA model's). Set a weight to 0
-to drop that term. At answer time each passage costs one forward pass (embedding) and one
-translator pass; the LoRAs are merged as in PRAG.
+``fit`` builds the translator's training data by running PRAG on the passages retrieved for
+the training questions (the same LoRA store as ``prag``) and trains the translator as the
+reference ``src/train_dyprag.py`` does: per passage, one step on loss = ``lm_weight`` x LM
+loss of the model carrying the generated LoRA on the passage's first PRAG training text +
+``mse_weight`` x MSE to the PRAG LoRA, summed over the A and B tensors + ``kl_weight`` x
+KL(PRAG-LoRA model || generated-LoRA model), summed over the text's positions. Without
+``--fit-split`` the translator trains on ``default_fit`` (the papers' questions 300-499 of
+the evaluated split, when the evaluation lies in its first 300). At answer time each passage
+costs one forward pass (embedding) and the translator; the passages' generated factors are
+averaged (mean A, mean B) into one LoRA, as the reference merges them.
+
+``generated_scaling``: the reference applies generated factors unscaled (ΔW = B'A') while
+its MSE pulls them toward PRAG factors that PRAG applies at alpha/rank; ``lora`` (default)
+applies them at alpha/rank too, so MSE -> 0 means PRAG's own update; ``none`` is the
+reference code's choice. See docs/methods/prag-dyprag.md.
 """
 
 from __future__ import annotations
@@ -22,14 +30,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from retbench import Component, ConfigError, DatasetSplit, Injection, LoraWeights, Passage
 from retbench.cache import atomic_write_json, stage_key
 from retbench.component import component_identity
-from retbench_parametric.augment import passage_digest, training_texts
-from retbench_parametric.prag import TEMPLATE, PragRecipe, generator_of
+from retbench_parametric.augment import passage_digest
+from retbench_parametric.prag import PragRecipe, generator_of, training_format, training_texts
 
 if TYPE_CHECKING:  # the translator module imports torch, which plugin discovery must not pay for
     from retbench_parametric.translator import ParameterTranslator
 
 CHECKPOINT = "translator.safetensors"
 CONFIG = "translator.json"
+SCALINGS = ("lora", "none")
 
 
 def retrieved_passages(train: DatasetSplit, retriever: Any, k: int) -> list[Passage]:
@@ -46,17 +55,19 @@ def retrieved_passages(train: DatasetSplit, retriever: Any, k: int) -> list[Pass
 
 class DyPragInjector(PragRecipe, Component):
     name = "dyprag"
-    version = "1"
+    version = "2"
     combine: ClassVar[bool] = False
     needs_fit: ClassVar[bool] = True
+    # (questions the translator trains on, questions they are disjoint from), as slices of
+    # the evaluated split: the papers train on questions 300-499 and test on the first 300.
+    default_fit: ClassVar[tuple[tuple[int, int], tuple[int, int]]] = ((300, 500), (0, 300))
 
     def __init__(self, intermediate_size: int = 32, lm_weight: float = 1.0, mse_weight: float = 100.0,
-                 kl_weight: float = 0.01, translator_lr: float = 1e-3, translator_epochs: int = 1,
-                 texts_per_passage: int | None = None, rewrites: int = 1, qa_pairs: int = 3,
+                 kl_weight: float = 0.01, translator_lr: float = 1e-5, translator_epochs: int = 1,
+                 texts_per_passage: int = 1, generated_scaling: str = "lora", rewrites: int = 1, qa_pairs: int = 3,
                  augment_args: dict[str, Any] | None = None, rank: int = 2,
                  alpha: float = 32.0, dropout: float = 0.0, learning_rate: float = 3e-4, epochs: int = 1,
-                 targets: list[str] | None = None, max_length: int = 512, seed: int = 0,
-                 template: str = TEMPLATE) -> None:
+                 targets: list[str] | None = None, max_length: int = 3000, seed: int = 0) -> None:
         self.intermediate_size = intermediate_size
         self.lm_weight = lm_weight
         self.mse_weight = mse_weight
@@ -64,9 +75,23 @@ class DyPragInjector(PragRecipe, Component):
         self.translator_lr = translator_lr
         self.translator_epochs = translator_epochs
         self.texts_per_passage = texts_per_passage
+        self.generated_scaling = generated_scaling
         self.set_recipe(rewrites=rewrites, qa_pairs=qa_pairs, augment_args=augment_args, rank=rank, alpha=alpha,
                         dropout=dropout, learning_rate=learning_rate, epochs=epochs, targets=targets,
-                        max_length=max_length, seed=seed, template=template)
+                        max_length=max_length, seed=seed)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.generated_scaling not in SCALINGS:
+            raise ConfigError(f"{self.name}: generated_scaling must be one of {', '.join(SCALINGS)}, "
+                              f"got '{self.generated_scaling}'")
+        if self.texts_per_passage < 1 or self.intermediate_size < 1:
+            raise ConfigError(f"{self.name}: texts_per_passage and intermediate_size must be >= 1")
+
+    @property
+    def generated_scaling_(self) -> float:
+        """The factor generated LoRAs are applied with, in training and at answer time."""
+        return self.alpha / self.rank if self.generated_scaling == "lora" else 1.0
 
     def _translator(self, model: Any) -> ParameterTranslator:
         from retbench_parametric.translator import ParameterTranslator, target_modules
@@ -78,37 +103,43 @@ class DyPragInjector(PragRecipe, Component):
             inject_dir: Path, k: int) -> dict[str, Any]:
         generator = generator_of(reader, self.name)
         passages = retrieved_passages(train, retriever, k)
-        shared = self.translator_folder(generator, passages, seed, inject_dir)
+        shared = self.translator_folder(generator, reader, passages, seed, inject_dir)
         if (shared / "report.json").is_file():  # trained by the other DyPRAG variant
             for name in (CHECKPOINT, CONFIG):
                 shutil.copyfile(shared / name, workdir / name)
             self.load_fit(workdir=workdir)
             return json.loads((shared / "report.json").read_text())
-        report = self._train(passages, generator=generator, workdir=workdir, seed=seed, inject_dir=inject_dir)
+        report = self._train(passages, reader=reader, workdir=workdir, seed=seed, inject_dir=inject_dir)
         shared.mkdir(parents=True, exist_ok=True)
         for name in (CHECKPOINT, CONFIG):
             shutil.copyfile(workdir / name, shared / name)
         atomic_write_json(shared / "report.json", report)
         return report
 
-    def translator_folder(self, generator: Any, passages: list[Passage], seed: int, inject_dir: Path) -> Path:
+    def translator_folder(self, generator: Any, reader: Any, passages: list[Passage], seed: int,
+                          inject_dir: Path) -> Path:
         """Translators shared by ``dyprag`` and ``dyprag-combine``, keyed by the base model, every
-        setting (rank, p, loss weights, ...), the training passages and the seed."""
+        setting, the training format, the training passages and the seed."""
         return inject_dir.parent / "dyprag-translators" / stage_key(
             generator=component_identity(generator), params=self.get_params(), version=self.version, seed=seed,
-            passages=[passage_digest(p) for p in passages])[:24]
+            training_format=training_format(reader), passages=[passage_digest(p) for p in passages])[:24]
 
-    def _train(self, passages: list[Passage], *, generator: Any, workdir: Path, seed: int,
+    def _train(self, passages: list[Passage], *, reader: Any, workdir: Path, seed: int,
                inject_dir: Path) -> dict[str, Any]:
         import torch
         from safetensors.torch import save_file
 
         from retbench_parametric.translator import passage_embeddings
 
-        store = self.ensure_loras(passages, generator=generator, inject_dir=inject_dir)
-        targets = [store.load(p) for p in passages]  # read once, reused every epoch
-        prag_seconds = sum(t.offline_seconds for t in targets)  # also for LoRAs trained earlier
-        items = self.augmenter().augment_passages(passages, generator=generator, root=inject_dir.parent / "prag-augment")
+        generator = generator_of(reader, self.name)
+        store = self.ensure_loras(passages, reader=reader, inject_dir=inject_dir)
+        items = self.augment(passages, generator=generator, inject_dir=inject_dir)
+        usable = [i for i, item in enumerate(items) if item.qa]  # the reference drops passages without QA
+        if not usable:
+            raise ConfigError(f"{self.name}: none of the {len(passages)} training passages got a QA pair")
+        targets = {i: store.load(passages[i]) for i in usable}  # read once, reused every epoch
+        prag_seconds = sum(store.load(p).offline_seconds for p in passages)
+        texts = {i: training_texts(items[i], reader)[: self.texts_per_passage] for i in usable}
         model, tokenizer = generator.load()
         model.requires_grad_(False)
         embeddings = passage_embeddings(model, tokenizer, [p.contents(": ") for p in passages],
@@ -116,15 +147,14 @@ class DyPragInjector(PragRecipe, Component):
         torch.manual_seed(seed)
         translator = self._translator(model).to(embeddings.device)
         optimizer = torch.optim.AdamW(translator.parameters(), lr=self.translator_lr)
-        order = list(range(len(passages)))
-        curves: dict[str, list[float]] = {"loss": [], "lm": [], "mse": [], "kl": []}
+        order = list(usable)
+        curves: dict[str, list[float]] = {"loss": [], "lm": [], "mse": [], "kl": [], "teacher_lm": []}
         began = time.perf_counter()
         for epoch in range(self.translator_epochs):
             random.Random(seed + epoch).shuffle(order)
             for index in order:
-                texts = training_texts(items[index], question_template=self.template)[: self.texts_per_passage]
-                target = targets[index].weights
-                terms = self._losses(translator(embeddings[index : index + 1])[0], target, texts, model, tokenizer)
+                generated = translator(embeddings[index : index + 1])[0]
+                terms = self.losses(generated, targets[index].weights, texts[index], model, generator)
                 loss = (self.lm_weight * terms["lm"] + self.mse_weight * terms["mse"]
                         + self.kl_weight * terms["kl"])
                 loss.backward()
@@ -139,36 +169,38 @@ class DyPragInjector(PragRecipe, Component):
                                                   "intermediate_size": self.intermediate_size}))
         self.translator_ = translator.eval()
         size = (workdir / CHECKPOINT).stat().st_size
-        return {"passages": len(passages), "prag_seconds": round(prag_seconds, 2),
-                "translator_seconds": round(translate_seconds, 2),
+        return {"passages": len(passages), "trained_on": len(usable), "skipped_without_qa": len(passages) - len(usable),
+                "prag_seconds": round(prag_seconds, 2), "translator_seconds": round(translate_seconds, 2),
                 "train_seconds": round(prag_seconds + translate_seconds, 2), "steps": len(curves["loss"]),
-                "bytes": size, "translator_parameters": sum(p.numel() for p in translator.parameters()),
-                "curves": curves, "weights": {"lm": self.lm_weight, "mse": self.mse_weight, "kl": self.kl_weight}}
+                "bytes": size, "prag_bytes": sum(targets[i].nbytes for i in usable),
+                "translator_parameters": sum(p.numel() for p in translator.parameters()),
+                "curves": curves, "weights": {"lm": self.lm_weight, "mse": self.mse_weight, "kl": self.kl_weight},
+                "generated_scaling": self.generated_scaling_}
 
-    def _losses(self, generated: dict[str, tuple[Any, Any]], target: LoraWeights, texts: list[str], model: Any,
-                tokenizer: Any) -> dict[str, Any]:
+    def losses(self, generated: dict[str, tuple[Any, Any]], target: LoraWeights, texts: list[str], model: Any,
+               generator: Any) -> dict[str, Any]:
+        """The three loss terms for one passage (and the teacher's LM loss, for the log)."""
         import torch
         import torch.nn.functional as F
 
         from retbench_parametric.translator import lora_hooks
 
         mse = sum(F.mse_loss(a, target.factors[n][0].to(a)) + F.mse_loss(b, target.factors[n][1].to(b))
-                  for n, (a, b) in generated.items()) / (2 * len(generated))
-        lm = kl = torch.zeros((), device=mse.device)
+                  for n, (a, b) in generated.items())
         device = mse.device
+        lm = kl = teacher_lm = torch.zeros((), device=device)
+        teacher_factors = {n: (a.to(device), b.to(device)) for n, (a, b) in target.factors.items()}
         for text in texts:
-            ids = tokenizer(text, return_tensors="pt", truncation=True, max_length=self.max_length)["input_ids"]
-            ids = ids.to(device)
-            with lora_hooks(model, generated, target.scaling):
+            ids = torch.tensor([generator.encode(text, self.max_length)], device=device)
+            with lora_hooks(model, generated, self.generated_scaling_):
                 logits = model(input_ids=ids).logits[0, :-1].float()
             lm = lm + F.cross_entropy(logits, ids[0, 1:]) / len(texts)
-            if self.kl_weight:
-                with torch.no_grad(), lora_hooks(model, {n: (a.to(device), b.to(device))
-                                                         for n, (a, b) in target.factors.items()}, target.scaling):
-                    teacher = model(input_ids=ids).logits[0, :-1].float()
-                kl = kl + F.kl_div(F.log_softmax(logits, -1), F.log_softmax(teacher, -1), log_target=True,
-                                   reduction="batchmean") / len(texts)
-        return {"lm": lm, "mse": mse, "kl": kl}
+            with torch.no_grad(), lora_hooks(model, teacher_factors, target.scaling):
+                teacher = model(input_ids=ids).logits[0, :-1].float()
+            teacher_lm = teacher_lm + F.cross_entropy(teacher, ids[0, 1:]) / len(texts)
+            kl = kl + F.kl_div(F.log_softmax(logits, -1), F.log_softmax(teacher, -1), log_target=True,
+                               reduction="sum") / len(texts)
+        return {"lm": lm, "mse": mse, "kl": kl, "teacher_lm": teacher_lm}
 
     def load_fit(self, *, workdir: Path) -> None:
         from safetensors.torch import load_file
@@ -187,31 +219,37 @@ class DyPragInjector(PragRecipe, Component):
             self.translator_ = translator.to(next(model.parameters()).device).eval()
         return self.translator_
 
-    def prepare(self, passages: Sequence[Passage], *, reader: Any, workdir: Path) -> Injection:
+    def generated_lora(self, passages: Sequence[Passage], generator: Any) -> tuple[LoraWeights | None, dict[str, float]]:
+        """The passages' averaged generated LoRA, and the seconds spent encoding and translating."""
         import torch
 
-        from retbench_parametric.translator import passage_embeddings
+        from retbench_parametric.translator import averaged_factors, passage_embeddings
 
-        generator = generator_of(reader, self.name)
+        if not passages:
+            return None, {"encode": 0.0, "translate": 0.0}
         model, tokenizer = generator.load()
         translator = self.translator_for(model)
         began = time.perf_counter()
         embeddings = passage_embeddings(model, tokenizer, [p.contents(": ") for p in passages],
-                                        max_length=self.max_length) if passages else None
+                                        max_length=self.max_length)
         encoded = time.perf_counter()
-        payload = []
-        if embeddings is not None:
-            with torch.no_grad():
-                payload = [LoraWeights(factors={n: (a.detach(), b.detach()) for n, (a, b) in factors.items()},
-                                       scaling=self.alpha / self.rank) for factors in translator(embeddings)]
-        translated = time.perf_counter()
+        with torch.no_grad():
+            factors = averaged_factors(translator(embeddings))
+        lora = LoraWeights(factors={n: (a.detach(), b.detach()) for n, (a, b) in factors.items()},
+                           scaling=self.generated_scaling_)
+        return lora, {"encode": encoded - began, "translate": time.perf_counter() - encoded}
+
+    def prepare(self, passages: Sequence[Passage], *, reader: Any, workdir: Path) -> Injection:
+        generator = generator_of(reader, self.name)
+        lora, seconds = self.generated_lora(passages, generator)
+        payload = [lora] if lora is not None else []
         return Injection(kind=self.name, passages=list(passages) if self.combine else [], payload=payload,
                          nbytes=sum(4 * (a.numel() + b.numel()) for w in payload for a, b in w.factors.values()),
-                         cost={"online_seconds": {"encode": encoded - began, "translate": translated - encoded}})
+                         cost={"online_seconds": seconds})
 
 
 class DyPragCombineInjector(DyPragInjector):
-    """DyPRAG's generated LoRAs merged and the passages in the prompt as well."""
+    """DyPRAG's generated LoRA merged and the passages in the prompt as well."""
 
     name = "dyprag-combine"
     combine = True

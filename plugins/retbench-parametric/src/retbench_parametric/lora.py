@@ -1,8 +1,9 @@
 """PRAG's per-passage LoRA: training with peft, and the on-disk store.
 
 Every passage's LoRA starts from the same seeded initialisation (peft's: A random, B zero),
-is trained for ``epochs`` over the passage's training texts with a language-modelling loss,
-batch 1, AdamW, and is saved as one safetensors file per passage (written atomically, so a
+is trained for ``epochs`` over the passage's training texts with a language-modelling loss
+on every token, batch 1, AdamW (reference ``src/encode.py``); a passage without training
+texts keeps the initialisation (B = 0: no change to the model). Each LoRA is saved as one safetensors file per passage (written atomically, so a
 killed preparation resumes at the first passage without a file).
 """
 
@@ -32,7 +33,7 @@ class LoraSettings:
     learning_rate: float = 3e-4
     epochs: int = 1
     targets: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
-    max_length: int = 512
+    max_length: int = 3000
     seed: int = 0
 
     @property
@@ -98,22 +99,23 @@ class LoraStore:
 
 
 def store_folder(root: Path, *, generator_identity: dict[str, Any], settings: LoraSettings,
-                 augmenter: dict[str, Any], template: str) -> Path:
+                 augmenter: dict[str, Any], training_format: dict[str, Any]) -> Path:
     """Where PRAG LoRAs for this base model and recipe live (shared by prag, prag-combine and
     DyPRAG's training data)."""
     return root / "prag-loras" / stage_key(generator=generator_identity, lora=settings.key(),
-                                           augmenter=augmenter, template=template)[:24]
+                                           augmenter=augmenter, training_format=training_format)[:24]
 
 
 class PassageLoraTrainer:
     """Trains one LoRA per passage on a private copy of the generator's model."""
 
-    def __init__(self, base_model: Any, tokenizer: Any, settings: LoraSettings) -> None:
+    def __init__(self, base_model: Any, encode: Any, settings: LoraSettings) -> None:
+        """``encode(text, max_length)`` gives a text's token ids as the generator reads them."""
         import torch
         from peft import LoraConfig, get_peft_model
 
         self.settings = settings
-        self.tokenizer = tokenizer
+        self.encode = encode
         torch.manual_seed(settings.seed)
         config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
                             target_modules=list(settings.targets), bias="none", task_type="CAUSAL_LM")
@@ -142,8 +144,7 @@ class PassageLoraTrainer:
         losses = []
         for _ in range(self.settings.epochs):
             for text in texts:
-                ids = self.tokenizer(text, return_tensors="pt", truncation=True,
-                                     max_length=self.settings.max_length)["input_ids"].to(device)
+                ids = torch.tensor([self.encode(text, self.settings.max_length)], device=device)
                 loss = self.model(input_ids=ids, labels=ids).loss
                 loss.backward()
                 optimizer.step()

@@ -103,6 +103,13 @@ class HFGenerator(OneModel, Component):
         messages.append({"role": "user", "content": prompt})
         return self.tokenizer_.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
+    def encode(self, text: str, max_length: int | None = None) -> list[int]:
+        """Token ids of ``text`` as the model reads it (``text`` already formatted: no special
+        tokens added when the chat template supplies them), truncated to ``max_length``."""
+        _, tokenizer = self.load()
+        ids = tokenizer(text, add_special_tokens=not self.uses_chat_template())["input_ids"]
+        return ids[:max_length] if max_length else ids
+
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None, prefix: str = "") -> list[str]:
         """Greedy (or seeded sampled) continuations of ``prompts``; with ``prefix`` every answer
         starts with that text, and only what follows it is returned."""

@@ -4,8 +4,13 @@ It reads whatever its injector prepared: passages (``in-context``) go into the p
 parametric injection (an Injection with a ``payload``, e.g. PRAG / DyPRAG LoRAs) is applied
 through the generator's ``injected(payload)`` context manager around that question's call.
 Each answer's ``extra["online_seconds"]`` gives the seconds spent on it (merge, generate).
-``mode=no-retrieval`` is the closed-book baseline (no passages used). ``max_new_tokens``
-defaults to the generator's own setting.
+``mode=no-retrieval`` is the closed-book baseline (no passages used). Closed book, RAG and
+the parametric readers share one template that differs only by the passages (the default
+``direct`` is PRAG / DyPRAG's direct prompt, see ``prompts``); the answer turn is prefilled
+with the template's answer prefix ("The answer is") and the answer extracted as the
+reference evaluates it. ``training_text`` is the same prompt with its answer, for methods
+that train the generator to answer (PRAG, DyPRAG). ``max_new_tokens`` defaults to the
+generator's own setting.
 """
 
 from __future__ import annotations
@@ -15,37 +20,64 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from retbench import Answer, Component, ConfigError, Injection
+from retbench import Answer, Component, ConfigError, Injection, Passage
 from retbench.types import Queries
-from retbench_readers.prompts import build_prompt, extract_answer
+from retbench_readers.prompts import (
+    answer_prefix,
+    answer_sentence,
+    build_prompt,
+    extract_answer,
+    extraction_style,
+    template_text,
+)
 
 MODES = ("rag", "no-retrieval")
 
 
 class RagReader(Component):
     name = "rag"
-    version = "2"
+    version = "3"
     injector = "in-context"
     default_generator = "hf"
 
-    def __init__(self, k: int = 3, mode: str = "rag", template: str = "short", max_new_tokens: int | None = None,
-                 batch_size: int = 8) -> None:
+    def __init__(self, k: int = 3, mode: str = "rag", template: str = "direct", answer_prefix: str = "auto",
+                 extraction: str = "auto", max_new_tokens: int | None = None, batch_size: int = 8) -> None:
         self.k = k
         self.mode = mode
         self.template = template
+        self.answer_prefix = answer_prefix
+        self.extraction = extraction
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
+
+    def validate(self) -> None:
+        """Check the settings before any model loads."""
+        if self.mode not in MODES:
+            raise ConfigError(f"rag: mode must be one of {', '.join(MODES)}, got '{self.mode}'")
+        template_text(self.template)
+        extraction_style(self.template, self.extraction)
 
     def set_generator(self, generator: Any) -> None:
         self.generator_ = generator
 
-    def prompt(self, question: str, injection: Injection | None) -> str:
-        if self.mode not in MODES:
-            raise ConfigError(f"rag: mode must be one of {', '.join(MODES)}, got '{self.mode}'")
-        passages = injection.passages[: self.k] if injection is not None and self.mode == "rag" else []
-        if not passages:  # closed book, or knowledge given as parameters only (PRAG, DyPRAG)
-            return build_prompt("closed-book" if self.template in ("short", "cot") else self.template, question, [])
+    @property
+    def prefix_(self) -> str:
+        return answer_prefix(self.template, self.answer_prefix)
+
+    def prompt_text(self, question: str, passages: list[Passage]) -> str:
+        """The user turn: the template with ``passages`` (none for closed book)."""
         return build_prompt(self.template, question, passages)
+
+    def prompt(self, question: str, injection: Injection | None) -> str:
+        self.validate()
+        passages = injection.passages[: self.k] if injection is not None and self.mode == "rag" else []
+        return self.prompt_text(question, passages)
+
+    def training_text(self, question: str, passages: list[Passage], answer: str) -> str:
+        """What the generator sees when it answers ``question`` from ``passages``, followed by
+        ``answer`` as the answer turn ("The answer is {answer}." for ``direct``)."""
+        formatted = self.generator_.format(self.prompt_text(question, passages))
+        return formatted + answer_sentence(answer, self.prefix_)
 
     def answer(self, queries: Queries, injections: Mapping[str, Injection]) -> list[Answer]:
         if getattr(self, "generator_", None) is None:
@@ -65,7 +97,8 @@ class RagReader(Component):
                 raise ConfigError(f"rag: injector '{injections[qid].kind}' gives parameters, but generator "
                                   f"'{self.generator_.name}' cannot take them")
             results[qid], online[qid] = self._generate_injected(prompts[qid], injections[qid].payload)
-        return [Answer(qid=q, text=extract_answer(results[q][0]),
+        style = extraction_style(self.template, self.extraction)
+        return [Answer(qid=q, text=extract_answer(results[q][0], style),
                        extra={"output": results[q][0], **results[q][1], "online_seconds": online[q]})
                 for q in qids]
 
@@ -81,6 +114,7 @@ class RagReader(Component):
         return result, {"merge": merged - began + restored - generated, "generate": generated - merged}
 
     def _generate(self, prompts: list[str]) -> list[tuple[str, dict[str, int]]]:
-        outputs = self.generator_.generate(prompts, max_new_tokens=self.max_new_tokens)
+        prefix = {"prefix": self.prefix_} if self.prefix_ else {}
+        outputs = self.generator_.generate(prompts, max_new_tokens=self.max_new_tokens, **prefix)
         usage = getattr(self.generator_, "last_usage_", None) or [{} for _ in prompts]
         return list(zip(outputs, usage))
