@@ -55,7 +55,8 @@ def converted(ref: ModelRef, compute_type: str) -> Path:
     ctranslate2 = _ctranslate2()
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(ref.path).name or ref.spec)[:60]
     revision = re.sub(r"[^A-Za-z0-9]+", "", ref.revision.split(":")[-1])[:16]
-    target = default_home() / "models" / "ct2" / f"{stem}-{revision}-{compute_type}-ct2-{ctranslate2.__version__}"
+    named = stem if revision in stem else f"{stem}-{revision}"
+    target = default_home() / "models" / "ct2" / f"{named}-{compute_type}-ct2-{ctranslate2.__version__}"
     if (target / "model.bin").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
