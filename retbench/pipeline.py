@@ -17,6 +17,7 @@ from typing import Any
 
 from retbench import progress
 from retbench.augment import mix
+from retbench.capabilities import wants_augment_generator
 from retbench.cache import Cache, Stage, atomic_write_json, directory_bytes, stage_key
 from retbench.config import RunConfig
 from retbench.default_fit import split_range, with_default_fit_split
@@ -107,6 +108,17 @@ class _Run:
         progress.note(f"{name}: {'cached' if cached else 'done'}")
         return stage, manifest
 
+    def augment_identity(self) -> dict[str, Any] | None:
+        """The generator that writes training data: ``--augment-generator``, else the run's."""
+        return _identity(self.c.described, "augment-generator") or _identity(self.c.described, "generator")
+
+    def generator_identity(self) -> dict[str, Any] | None:
+        """The run's generator for stage keys; both generators when training data has its own."""
+        answering = _identity(self.c.described, "generator")
+        if "augment-generator" not in self.c.described:
+            return answering
+        return {"answer": answering, "augment": self.augment_identity()}
+
     def load(self) -> None:
         with self.timer.time("load"):
             split_name = self.config.split or getattr(self.c.dataset, "default_split", "test")
@@ -155,6 +167,7 @@ class _Run:
                 augment=augment_key,
                 augment_ratio=self.config.augment_ratio,
                 seed=self.config.seed,
+                **({"generator": self.augment_identity()} if wants_augment_generator([self.c.negatives]) else {}),
             )
             self._restore(self.c.retriever, "fit", stage)
             self.fit_key = stage.key
@@ -169,7 +182,7 @@ class _Run:
                 "fit-reader",
                 fit_reader,
                 reader=_identity(self.c.described, "reader"),
-                generator=_identity(self.c.described, "generator"),
+                generator=self.generator_identity(),
                 index=self.index_key() if self.c.retriever is not None else None,
                 train=train_key,
                 seed=self.config.seed,
@@ -189,7 +202,7 @@ class _Run:
                 fit_injector,
                 injector=_identity(self.c.described, "injector"),
                 reader=_identity(self.c.described, "reader"),
-                generator=_identity(self.c.described, "generator"),
+                generator=self.generator_identity(),
                 index=self.index_key() if self.c.retriever is not None else None,
                 read_k=self.read_k(),
                 train=train_key,
@@ -209,19 +222,18 @@ class _Run:
         def compute(stage: Stage) -> dict[str, Any]:
             items, counts = [], {}
             for augmenter in self.c.augmenters:
-                made = augmenter.augment(train.corpus, generator=self.c.generator, workdir=shared)
+                made = augmenter.augment(train.corpus, generator=self.c.augment_generator, workdir=shared)
                 counts[augmenter.name] = {"items": len(made), **getattr(augmenter, "last_counts_", {}),
                                           **({"prompts": augmenter.last_prompts_}
                                              if getattr(augmenter, "last_prompts_", None) else {})}
                 items += made
             atomic_write_json(stage.workdir / "items.json", items)
-            return {"recipe": recipe, "items": len(items), "counts": counts,
-                    "generator": _identity(self.c.described, "generator")}
+            return {"recipe": recipe, "items": len(items), "counts": counts, "generator": self.augment_identity()}
 
         stage, _ = self.stage(
             "augment", compute,
             augmenters=[_identity(self.c.described, f"augmenter:{a.name}") for a in self.c.augmenters],
-            generator=_identity(self.c.described, "generator"),
+            generator=self.augment_identity(),
             corpus=train.corpus.fingerprint,
             seed=self.config.seed,
         )
@@ -319,7 +331,7 @@ class _Run:
         return self.cache.home / "inject" / stage_key(
             injector=_identity(self.c.described, "injector"),
             reader=_identity(self.c.described, "reader"),
-            generator=_identity(self.c.described, "generator"),
+            generator=self.generator_identity(),
         )
 
     def answer(self, run: Run | None) -> list[Answer]:
@@ -358,7 +370,7 @@ class _Run:
             injector_fit=self.injector_fit_key,
             injector=_identity(self.c.described, "injector"),
             reader=_identity(self.c.described, "reader"),
-            generator=_identity(self.c.described, "generator"),
+            generator=self.generator_identity(),
             queries=self.dataset_key,
         )
         self.injection_bytes = manifest.get("injection_bytes", 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from retbench.capabilities import check_generator, hand_augment_generator, wants_augment_generator
 from retbench.component import build, constructor_parameters, params_of
 from retbench.config import RunConfig
 from retbench.errors import ConfigError
@@ -25,6 +26,7 @@ class Components:
     described: dict[str, dict[str, Any]]
     generator: Any | None = None
     augmenters: list[Any] = field(default_factory=list)
+    augment_generator: Any | None = None  # writes training data; the run's generator unless --augment-generator
     built: dict[str, Any] = field(default_factory=dict)
 
     def add_fingerprints(self) -> None:
@@ -123,20 +125,34 @@ def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager
         negatives_name = getattr(retriever, "default_negatives", None)
     negatives = make("negative_samplers", "negatives", negatives_name, config.negatives_args)
     augmenters = _augmenters(config, registries, pm, described, built)
+    data_users = [reader, injector, negatives]
+    writes_data = any(getattr(a, "uses_generator", True) for a in augmenters) or wants_augment_generator(data_users)
     generator_name = config.generator
     if reader is not None and not generator_name:
         generator_name = getattr(reader, "default_generator", None)
-    if not generator_name and any(getattr(a, "uses_generator", True) for a in augmenters):
-        generator_name = DEFAULT_GENERATOR
+    if not generator_name and writes_data:
+        generator_name = config.augment_generator or DEFAULT_GENERATOR
     generator = make("generators", "generator", generator_name, config.generator_args)
     if generator is not None:
+        roles = [("reader", reader), ("injector", injector), ("negatives", negatives),
+                 *(("augmenter", a) for a in augmenters)]
+        check_generator(roles, generator, alternatives=[e.cls for e in registries["generators"]])
         if hasattr(reader, "set_generator"):
             reader.set_generator(generator)
-        elif not augmenters:
+        elif not writes_data:
             user = f"reader '{config.reader}' does not use one" if reader is not None else "there is no --reader"
             raise ConfigError(f"--generator '{generator_name}' given, but {user}")
+    augment_generator = generator
+    if config.augment_generator:
+        if not writes_data:
+            raise ConfigError(f"--augment-generator '{config.augment_generator}' given, but no component of this "
+                              "run writes training data with a generator")
+        if (config.augment_generator, config.augment_generator_args) != (generator_name, config.generator_args):
+            augment_generator = make("generators", "augment-generator", config.augment_generator,
+                                     config.augment_generator_args)
+    hand_augment_generator(data_users, augment_generator)
     components = Components(dataset, retriever, reader, injector, negatives, described, generator, augmenters,
-                            built)
+                            augment_generator, built)
     if fingerprints:
         components.add_fingerprints()
     return components

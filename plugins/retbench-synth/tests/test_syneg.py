@@ -46,7 +46,7 @@ class Writer:
 
 def sampler(generator, tmp_path, **params) -> SynegNegatives:
     syneg = SynegNegatives(retrieved="random", **params)
-    syneg.set_generator(generator)
+    syneg.set_augment_generator(generator)
     syneg.prepare(ITEMS, corpus=SPLIT.corpus, retriever=None, hard_negatives={}, workdir=tmp_path)
     return syneg
 
@@ -108,7 +108,7 @@ def test_a_retriever_trains_on_synthetic_negatives(retbench_tiny_bert, tmp_path)
     retriever = DPR(model=str(retbench_tiny_bert), pooling="mean", train_batch_size=2, learning_rate=1e-3,
                     warmup_ratio=0.0, epochs=5)
     syneg = SynegNegatives(retrieved="random")
-    syneg.set_generator(Writer())
+    syneg.set_augment_generator(Writer())
     report = retriever.fit(SPLIT, negatives=syneg, workdir=tmp_path, seed=0)
     assert report["negatives"] == "syneg" and report["steps"] == 10
     assert report["negatives_log"][0]["synthetic_negatives"]["kept"] == len(ITEMS) - 1

@@ -1,7 +1,7 @@
 """The ``hf`` generator: a local causal LM through transformers.
 
-Prompts go through the tokenizer's chat template when it has one (``chat_template=auto``),
-are sorted by length and generated in left-padded batches, greedy unless ``temperature`` > 0
+Prompts are formatted and tokenized by a :class:`ChatFormat` (shared with ``ct2``),
+sorted by length and generated in left-padded batches, greedy unless ``temperature`` > 0
 (then seeded sampling). Outputs are cut at the first stop string. ``loglikelihood`` sums the
 log-probabilities of a continuation's tokens given its context. Token counts of every call
 accumulate in ``usage_`` for the cost report. ``injected(payload)`` merges a list of
@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from retbench import Component, ConfigError, LoraWeights
+from retbench.capabilities import LOGLIKELIHOOD, LORA, PREFIX
+from retbench_readers.chat_format import AUTO, ChatFormat, scoring_ids
 from retbench_readers.lora_merge import merged_lora
 from retbench_readers.one_model import OneModel
-
-AUTO = "auto"
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -31,6 +31,7 @@ class HFGenerator(OneModel, Component):
     hub_model = "HuggingFaceTB/SmolLM2-135M-Instruct"
     offline_model = "offline:smollm2-135m-instruct"
     version = "1"
+    capabilities = frozenset({LORA, PREFIX, LOGLIKELIHOOD})
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class HFGenerator(OneModel, Component):
             model = AutoModelForCausalLM.from_pretrained(ref.path, dtype=dtypes[self.dtype], **revision)
             self.lm_ = model.to(self.device_).eval()
             self.tokenizer_ = tokenizer
+            self.chat_format_ = ChatFormat(tokenizer, self.chat_template, self.system_prompt, self.max_input_tokens)
             self.usage_ = {"calls": 0, "tokens_in": 0, "tokens_out": 0}
         return self.lm_, self.tokenizer_
 
@@ -89,25 +91,16 @@ class HFGenerator(OneModel, Component):
         with merged_lora(model, payload):
             yield
 
-    def uses_chat_template(self) -> bool:
-        _, tokenizer = self.load()
-        if self.chat_template == AUTO:
-            return bool(getattr(tokenizer, "chat_template", None))
-        return bool(self.chat_template)
-
     def format(self, prompt: str) -> str:
         """The text the model sees for ``prompt`` (chat template applied when used)."""
-        if not self.uses_chat_template():
-            return prompt
-        messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        messages.append({"role": "user", "content": prompt})
-        return self.tokenizer_.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        self.load()
+        return self.chat_format_.format(prompt)
 
     def encode(self, text: str, max_length: int | None = None) -> list[int]:
         """Token ids of ``text`` as the model reads it (``text`` already formatted: no special
         tokens added when the chat template supplies them), truncated to ``max_length``."""
         _, tokenizer = self.load()
-        ids = tokenizer(text, add_special_tokens=not self.uses_chat_template())["input_ids"]
+        ids = tokenizer(text, add_special_tokens=self.chat_format_.add_special_tokens)["input_ids"]
         return ids[:max_length] if max_length else ids
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None, prefix: str = "") -> list[str]:
@@ -127,7 +120,7 @@ class HFGenerator(OneModel, Component):
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             batch = tokenizer([texts[i] for i in rows], return_tensors="pt", padding=True, truncation=True,
-                              max_length=self.max_input_tokens, add_special_tokens=not self.uses_chat_template())
+                              max_length=self.max_input_tokens, add_special_tokens=self.chat_format_.add_special_tokens)
             batch = {k: v.to(self.device_) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
             with torch.inference_mode():
                 generated = model.generate(
@@ -154,10 +147,7 @@ class HFGenerator(OneModel, Component):
         model, tokenizer = self.load()
         scores = []
         for context, continuation in zip(contexts, continuations, strict=True):
-            prefix = tokenizer(context, add_special_tokens=False)["input_ids"]
-            if not prefix:  # the first continuation token needs something to be predicted from
-                prefix = [tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id]
-            target = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+            prefix, target = scoring_ids(tokenizer, context, continuation)
             ids = torch.tensor([prefix + target], device=self.device_)
             with torch.inference_mode():
                 logits = model(ids).logits[0, len(prefix) - 1 : -1].float()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from retbench import hookimpl
 from retbench.hookspecs import Register
+from retbench_readers.ct2_generator import CT2Generator
 from retbench_readers.hf_generator import HFGenerator
 from retbench_readers.openai_generator import OpenAICompatibleGenerator
 from retbench_readers.rag import RagReader
@@ -13,6 +14,7 @@ from retbench_readers.realm import RealmReader
 @hookimpl
 def retbench_register_generators(register: Register) -> None:
     register(HFGenerator)
+    register(CT2Generator)
     register(OpenAICompatibleGenerator)
 
 

@@ -1,5 +1,5 @@
 """Components built by name from the installed plugins: the members of a hybrid, the
-retriever an augmenter labels its synthetic queries with, SyNeg's generator and retrieved-
+retriever an augmenter labels its synthetic queries with, SyNeg's retrieved-
 negatives sampler."""
 
 from __future__ import annotations

@@ -58,14 +58,12 @@ class SynegNegatives(Component):
     version = "1"
 
     def __init__(self, ratio: float = 0.7, retrieved: str = "bm25-hard", retrieved_args: dict[str, Any] | None = None,
-                 generator: str = "hf", generator_args: dict[str, Any] | None = None, domain: str = "general",
+                 domain: str = "general",
                  retries: int = 1, reflect: bool = True, prefill: bool = True, max_new_tokens: int = 160,
                  seed: int = 0) -> None:
         self.ratio = ratio
         self.retrieved = retrieved
         self.retrieved_args = retrieved_args
-        self.generator = generator
-        self.generator_args = generator_args
         self.domain = domain
         self.retries = retries
         self.reflect = reflect
@@ -77,8 +75,9 @@ class SynegNegatives(Component):
     def log(self) -> list[dict[str, Any]]:
         return list(getattr(self, "log_", [])) + list(getattr(getattr(self, "base_", None), "log", []))
 
-    def set_generator(self, generator: Any) -> None:
-        """Use this generator instead of building ``generator`` from the installed plugins."""
+    def set_augment_generator(self, generator: Any) -> None:
+        """The generator writing the negatives: the run's (``--augment-generator``, else
+        ``--generator``), so it is loaded once and its identity enters the fit stage's key."""
         self.generator_ = generator
 
     def attributes(self, qid: str) -> dict[str, str]:
@@ -93,8 +92,10 @@ class SynegNegatives(Component):
         if hasattr(self.base_, "prepare"):
             self.base_.prepare(items, corpus=corpus, retriever=retriever, hard_negatives=hard_negatives,
                                workdir=workdir / "retrieved")
-        generator = getattr(self, "generator_", None) or build_component("generators", self.generator,
-                                                                         self.generator_args)
+        generator = getattr(self, "generator_", None)
+        if generator is None:
+            raise ConfigError("syneg: no generator to write negatives (a run gives its own; in code call "
+                              "set_augment_generator)")
         self.synthetic_ = self.write_negatives(items, corpus=corpus, generator=generator, workdir=workdir / "syneg")
 
     def write_negatives(self, items: Sequence[Mapping[str, Any]], *, corpus: Corpus, generator: Any,
