@@ -23,6 +23,7 @@ from retbench.config import RunConfig
 from retbench.errors import ConfigError
 from retbench.metrics.cost import StageTimer, injection_cost_summary, peak_rss_mb
 from retbench.metrics.retrieval import evaluated_queries, remove_self_hits
+from retbench.outputs import redact, redact_command, secrets_of
 from retbench.plugins import RetbenchPluginManager, get_plugin_manager
 from retbench.record import describe_environment, save_record
 from retbench.registry import collect_registries
@@ -383,7 +384,9 @@ def evaluate(
     members = getattr(components.dataset, "members", lambda: [])()
     if members:
         return _evaluate_members(config, members, pm=pm, cache=cache, records_dir=records_dir)
-    pm.hook.retbench_run_start(config=config.to_dict())
+    secrets = secrets_of([components.dataset, components.retriever, components.reader, components.injector,
+                          components.negatives, components.generator, *components.augmenters])
+    pm.hook.retbench_run_start(config=redact(config.to_dict(), secrets))
     state = _Run(config, cache, components)
     state.load()
     split = state.split
@@ -395,13 +398,13 @@ def evaluate(
     scores = score(names, split, run=run, answers=answers, registries=registries)
     cost = _cost(state, run, answers)
     run_id = stage_key(  # the index key is implied by the search key, and may go unvisited
-        config=config.to_dict(),
+        config=redact(config.to_dict(), secrets),
         stages={k: v["key"] for k, v in state.stages.items() if k != "index"},
     )
     record = RunRecord(
         run_id=run_id,
-        command=config.command(),
-        config=config.to_dict(),
+        command=redact_command(config.command(), secrets),
+        config=redact(config.to_dict(), secrets),
         components=components.described,
         dataset={
             "name": split.name,
@@ -442,9 +445,9 @@ def _evaluate_members(config: RunConfig, members: list[str], *, pm: RetbenchPlug
     names = [n for n in first.metrics if all(n in p.metrics for p in parts)]
     name = config.dataset.partition(":")[0]
     record = RunRecord(
-        run_id=stage_key(config=config.to_dict(), parts=[p.run_id for p in parts]),
-        command=config.command(),
-        config=config.to_dict(),
+        run_id=stage_key(config=redact(config.to_dict()), parts=[p.run_id for p in parts]),
+        command=redact_command(config.command()),
+        config=redact(config.to_dict()),
         components=first.components,
         dataset={**first.dataset, "name": name, "revision": stage_key(parts=[p.dataset["revision"] for p in parts]),
                  "queries": sum(p.dataset["queries"] for p in parts),

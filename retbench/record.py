@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from retbench.cache import atomic_write_json, atomic_write_text
 from retbench.errors import DataFormatError
+from retbench.outputs import redact_record
 from retbench.types import Run, RunRecord
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def save_record(record: RunRecord, folder: Path, *, run: Run | None, slug: bool 
     """
     stem = record_slug(record) if slug else "record"
     main = folder / f"{stem}.json"
-    atomic_write_json(main, record.to_dict())
+    atomic_write_json(main, redact_record(record.to_dict()))  # defence in depth: nothing secret on disk
     atomic_write_json(folder / f"{stem}.per_query.json", record.per_query)
     if run is not None:
         write_trec_run(folder / "run.trec", run, tag=record_slug(record))
