@@ -14,6 +14,8 @@ def plugin_rows(pm: RetbenchPluginManager, registries: Registries, *, hook: str 
     """One row per plugin: distribution, version, hooks, and the names it registered."""
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda x: x[0]):
+        if name in registries.failures:  # listed below with its error
+            continue
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         if hook and hook not in hooks and f"retbench_{hook}" not in hooks:
             continue
@@ -29,7 +31,8 @@ def plugin_rows(pm: RetbenchPluginManager, registries: Registries, *, hook: str 
                      "registers": registers, "status": "loaded"})
     for name, why in sorted({**pm.load_failures, **registries.failures}.items()):
         if hook is None:
-            rows.append({"plugin": name, "distribution": "", "version": "", "hooks": [],
+            dist, version = pm.distributions.get(name, ("", ""))
+            rows.append({"plugin": name, "distribution": dist, "version": version, "hooks": [],
                          "registers": [f"FAILED: {why}"], "status": "failed"})
     return rows
 

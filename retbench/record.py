@@ -47,7 +47,8 @@ def describe_environment(pm: RetbenchPluginManager) -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "libraries": {name: _version(name) for name in LIBRARIES},
-        "plugins": {name: f"{dist} {version}".strip() for name, (dist, version) in sorted(pm.distributions.items())},
+        "plugins": {name: f"{dist} {version}".strip() for name, (dist, version) in sorted(pm.distributions.items())
+                    if pm.get_plugin(name) is not None},
         "git": git_hash(),
         "machine": {
             "system": platform.system(),
