@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from retbench import progress
+from retbench.attribution import attributed, describe
 from retbench.augment import mix
 from retbench.cache import Cache, Stage, atomic_write_json, directory_bytes, stage_key
 from retbench.config import RunConfig
@@ -26,6 +27,7 @@ from retbench.metrics.retrieval import evaluated_queries, remove_self_hits
 from retbench.outputs import redact, redact_command, secrets_of
 from retbench.plugins import RetbenchPluginManager, get_plugin_manager
 from retbench.record import describe_environment, save_record
+from retbench.results import checked_answers, checked_run
 from retbench.registry import collect_registries
 from retbench.resolve import Components, make_dataset, resolve
 from retbench.scoring import metric_names, score
@@ -253,18 +255,23 @@ class _Run:
         corpus = self.split.corpus
 
         def compute(stage: Stage) -> dict[str, Any]:
-            retriever.index(corpus, workdir=stage.workdir)
+            with attributed(self.who("retriever"), "index"):
+                retriever.index(corpus, workdir=stage.workdir)
             self.index_ready = True
             return {"documents": len(corpus), "bytes": directory_bytes(stage.workdir)}
 
         stage, _ = self.stage("index", compute, **self.index_parts())
         if not self.index_ready:
-            with self.timer.time("index"):
+            with self.timer.time("index"), attributed(self.who("retriever"), "load_index"):
                 if hasattr(retriever, "load_index"):
                     retriever.load_index(workdir=stage.workdir)
                 else:
                     retriever.index(corpus, workdir=Path(tempfile.mkdtemp(prefix="retbench-")))
             self.index_ready = True
+
+    def who(self, role: str) -> str:
+        """The component playing ``role``, its plugin and distribution, for error messages."""
+        return describe(role, self.c.described.get(role))
 
     def index_parts(self) -> dict[str, Any]:
         return {
@@ -295,7 +302,10 @@ class _Run:
 
         def search_shard(shard: list[str]) -> Run:
             self.ensure_index()
-            return self.c.retriever.search({q: self.split.queries[q] for q in shard}, k=k_search)
+            with attributed(self.who("retriever"), "search"):
+                found = self.c.retriever.search({q: self.split.queries[q] for q in shard}, k=k_search)
+            return checked_run(found, shard, k=k_search, corpus=self.split.corpus, who=self.who("retriever"),
+                               self_hits=rules.ignore_identical_ids)
 
         def compute(stage: Stage) -> dict[str, Any]:
             size = self.config.shard_size
@@ -338,7 +348,9 @@ class _Run:
                 passages = [replace(p, extra={**p.extra, "retrieval_score": score})
                             for p, (_, score) in zip(found, ranked)]
                 injections[qid] = injector.prepare(passages, reader=reader, workdir=inject_dir)
-            answers = reader.answer({q: self.split.queries[q] for q in shard}, injections)
+            with attributed(self.who("reader"), "answer"):
+                answers = reader.answer({q: self.split.queries[q] for q in shard}, injections)
+            answers = checked_answers(answers, shard, who=self.who("reader"))
             return {"answers": [{"qid": a.qid, "text": a.text, "extra": a.extra} for a in answers],
                     "injection_bytes": sum(i.nbytes for i in injections.values()),
                     "injection_costs": {q: i.cost for q, i in injections.items() if i.cost}}
