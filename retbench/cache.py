@@ -83,10 +83,10 @@ def directory_bytes(path: Path) -> int:
 class Stage:
     """One stage output directory, identified by stage name and key."""
 
-    def __init__(self, home: Path, stage: str, key: str) -> None:
+    def __init__(self, home: Path, stage: str, key: str, *, path: Path | None = None) -> None:
         self.name = stage
         self.key = key
-        self.path = home / stage / key
+        self.path = path or home / stage / key
         self._lock = FileLock(str(home / stage / f"{key}.lock"))
 
     @contextmanager
@@ -143,11 +143,19 @@ class Cache:
     def run_stage(
         self, stage: Stage, compute: Callable[[Stage], dict[str, Any]]
     ) -> tuple[dict[str, Any], bool]:
-        """Return ``(manifest, cached)``, computing the stage under its lock if needed."""
+        """Return ``(manifest, cached)``, computing the stage under its lock if needed.
+
+        ``--overwrite always`` computes into a new entry and swaps it in when finished
+        (:func:`retbench.integrity.replace_entry`): a run reading the old entry after the lock
+        is released never sees a half-cleared directory.
+        """
+        from retbench.integrity import remove_leftovers, replace_entry
+
         with stage.locked():
+            remove_leftovers(stage.path)
             if self.overwrite is Overwrite.ALWAYS:
-                stage.clear()
-            elif stage.complete:
+                return replace_entry(stage, compute), False
+            if stage.complete:
                 return stage.manifest(), True
             if self.overwrite is Overwrite.NEVER:
                 raise NotCachedError(

@@ -1,0 +1,88 @@
+"""Cache entries that are replaced atomically and whose leftovers are cleaned.
+
+``--overwrite always`` computes a stage into ``<key>.new-<token>`` next to the entry, then swaps
+it with the entry in one ``renameat2(RENAME_EXCHANGE)`` (two renames where the system lacks
+it): a run that found the old entry under the lock and reads it afterwards reads either the
+old files or the new ones, never a cleared folder. The new entry's old path stays a symlink to
+the entry for components that keep the path they computed in (an index searched lazily).
+Leftovers of killed writers are removed under the stage lock, when no writer can own them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from retbench.cache import Stage
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+LINK_TTL_SECONDS = 24 * 3600  # how long a swapped-in entry's build path keeps resolving
+
+
+def replace_entry(stage: Stage, compute: Callable[[Stage], dict[str, Any]]) -> dict[str, Any]:
+    """Compute ``stage`` afresh into a new entry and swap it in; returns the manifest.
+    The caller holds the stage lock."""
+    from retbench.cache import Stage
+
+    staging = Stage(stage.path.parent.parent, stage.name, stage.key,
+                    path=stage.path.with_name(f"{stage.key}.new-{secrets.token_hex(4)}"))
+    staging.path.mkdir(parents=True)
+    try:
+        manifest = _relocated(compute(staging), str(staging.path), str(stage.path))
+        staging.commit(manifest)
+    except BaseException:
+        shutil.rmtree(staging.path, ignore_errors=True)
+        raise
+    old = stage.path.with_name(f"{stage.key}.old-{secrets.token_hex(4)}")
+    if stage.path.exists():
+        if _exchange(staging.path, stage.path):
+            os.rename(staging.path, old)
+        else:
+            os.rename(stage.path, old)
+            os.rename(staging.path, stage.path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging.path, stage.path)
+    staging.path.symlink_to(stage.path.name, target_is_directory=True)
+    return stage.manifest()
+
+
+def remove_leftovers(entry: Path, *, now: float | None = None) -> None:
+    """Delete what killed writers left next to ``entry`` (call under its stage lock)."""
+    now = time.time() if now is None else now
+    for path in entry.parent.glob(f"{entry.name}.*-*"):
+        kind = path.name[len(entry.name) + 1:].split("-", 1)[0]
+        if path.is_symlink():
+            if now - path.lstat().st_mtime > LINK_TTL_SECONDS:
+                path.unlink(missing_ok=True)
+        elif kind in ("new", "old"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+def _relocated(value: Any, old: str, new: str) -> Any:
+    """``value`` with the staging path in its strings replaced by the entry's path."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {k: _relocated(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relocated(v, old, new) for v in value]
+    return value
