@@ -107,7 +107,16 @@ class Stage:
         return json.loads(self.manifest_path.read_text("utf-8"))
 
     def commit(self, manifest: dict[str, Any]) -> None:
-        atomic_write_json(self.manifest_path, {"stage": self.name, "key": self.key, **manifest})
+        """Write the manifest last, listing every file of the entry with its size and hash."""
+        from retbench.integrity import seal
+
+        atomic_write_json(self.manifest_path, seal({"stage": self.name, "key": self.key, **manifest}, self.path))
+
+    def damage(self) -> str | None:
+        """What is wrong with this finished entry (a file changed, missing, truncated), or None."""
+        from retbench.integrity import damage
+
+        return damage(self.manifest_path, self.path)
 
     def clear(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -128,6 +137,20 @@ class Stage:
 
     def read_shard(self, index: int, size: int) -> Any:
         return json.loads(self.shard_path(index, size).read_text("utf-8"))
+
+    def resumable_shard(self, index: int, size: int) -> Any | None:
+        """A shard an interrupted run left, or None when there is none or it cannot be read
+        (then it is computed again)."""
+        path = self.shard_path(index, size)
+        if not path.is_file():
+            return None
+        try:
+            return self.read_shard(index, size)
+        except (ValueError, UnicodeDecodeError) as exc:
+            from retbench.attribution import warn
+
+            warn(f"{path}: unreadable shard ({exc}); computing it again")
+            return None
 
 
 class Cache:
@@ -155,13 +178,20 @@ class Cache:
             remove_leftovers(stage.path)
             if self.overwrite is Overwrite.ALWAYS:
                 return replace_entry(stage, compute), False
-            if stage.complete:
+            damaged = stage.damage() if stage.complete else None
+            if stage.complete and damaged is None:
                 return stage.manifest(), True
             if self.overwrite is Overwrite.NEVER:
+                why = f"is damaged ({damaged})" if damaged else "is not cached"
                 raise NotCachedError(
-                    f"stage '{stage.name}' is not cached (key {stage.key[:12]}) and "
+                    f"stage '{stage.name}' {why} (key {stage.key[:12]}) and "
                     "--overwrite never forbids computing it"
                 )
+            if damaged:
+                from retbench.attribution import warn
+
+                warn(f"cache entry {stage.path} is damaged ({damaged}); recomputing it")
+                return replace_entry(stage, compute), False
             manifest = compute(stage)
             stage.commit(manifest)
             return stage.manifest(), False

@@ -1,4 +1,10 @@
-"""Cache entries that are replaced atomically and whose leftovers are cleaned.
+"""Cache entries that are sealed, verified on read, replaced atomically, and whose leftovers
+are cleaned.
+
+A finished entry's manifest lists every file under it with its size and sha256, plus a digest
+of the manifest itself: an edited, truncated or missing file, or an edited manifest, makes the
+entry damaged, and a damaged entry is recomputed with a warning, never served. Manifests
+written before sealing existed (no ``files``) are trusted as before.
 
 ``--overwrite always`` computes a stage into ``<key>.new-<token>`` next to the entry, then swaps
 it with the entry in one ``renameat2(RENAME_EXCHANGE)`` (two renames where the system lacks
@@ -11,6 +17,8 @@ Leftovers of killed writers are removed under the stage lock, when no writer can
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -53,6 +61,51 @@ def replace_entry(stage: Stage, compute: Callable[[Stage], dict[str, Any]]) -> d
         os.rename(staging.path, stage.path)
     staging.path.symlink_to(stage.path.name, target_is_directory=True)
     return stage.manifest()
+
+
+def seal(manifest: dict[str, Any], entry: Path) -> dict[str, Any]:
+    """``manifest`` with the table of the entry's files and its own digest added."""
+    files = {}
+    for path in sorted(entry.rglob("*")):
+        if path.is_file() and not path.is_symlink() and path.name != "manifest.json":
+            files[path.relative_to(entry).as_posix()] = [path.stat().st_size, _sha256(path)]
+    sealed = {**manifest, "files": files}
+    return {**sealed, "digest": _digest(sealed)}
+
+
+def damage(manifest_path: Path, entry: Path) -> str | None:
+    """Why the sealed entry cannot be served, or None when it is intact."""
+    try:
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"manifest unreadable: {exc}"
+    if not isinstance(manifest, dict):
+        return "manifest is not an object"
+    if "files" not in manifest:
+        return None
+    body = {k: v for k, v in manifest.items() if k != "digest"}
+    if manifest.get("digest") != _digest(body):
+        return "manifest edited"
+    for name, (size, digest) in manifest["files"].items():
+        path = entry / name
+        if not path.is_file():
+            return f"{name} missing"
+        if path.stat().st_size != size:
+            return f"{name} has {path.stat().st_size} bytes, expected {size}"
+        if _sha256(path) != digest:
+            return f"{name} changed"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _digest(manifest: dict[str, Any]) -> str:
+    from retbench.cache import canonical_json
+
+    return hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
 
 
 def remove_leftovers(entry: Path, *, now: float | None = None) -> None:

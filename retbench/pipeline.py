@@ -70,8 +70,9 @@ def _run_sharded(stage: Stage, qids: list[str], size: int, work, description: st
     shards = _shards(qids, size)
     results = []
     for index, shard in enumerate(progress.track(shards, description=description)):
-        if stage.shard_path(index, size).is_file():
-            results.append(stage.read_shard(index, size))
+        value = stage.resumable_shard(index, size)
+        if value is not None:
+            results.append(value)
             continue
         value = work(shard)
         stage.write_shard(index, size, value)

@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from retbench.attribution import RetbenchWarning
 from retbench.cache import Cache, Overwrite
+from retbench.errors import NotCachedError
 from retbench.integrity import remove_leftovers
 
 MOCK_PLUGINS = Path(__file__).parent / "plugins"
@@ -57,3 +61,77 @@ def test_overwrite_always_swaps_in_a_new_entry_and_cleans_leftovers(tmp_path):
     (stage.path.parent / f"{stage.key}.new-dead").mkdir()  # a killed writer's
     remove_leftovers(stage.path, now=time.time() + 2 * 24 * 3600)
     assert sorted(p.name for p in stage.path.parent.iterdir()) == [stage.key, f"{stage.key}.lock"]
+
+
+def _run(cache, **overrides):
+    from retbench import RunConfig, evaluate
+    from retbench.testing import make_plugin_manager
+
+    return evaluate(RunConfig(**{"dataset": "mock", "retriever": "counting", "shard_size": 2, **overrides}),
+                    pm=make_plugin_manager(), cache=cache)
+
+
+def _edit_shard(stage_dir: Path) -> None:
+    shard = sorted(stage_dir.glob("shards-*/*.json"))[0]
+    data = json.loads(shard.read_text())
+    qid = next(iter(data))
+    data[qid] = {doc: -score for doc, score in data[qid].items()}  # same ids, reversed scores
+    shard.write_text(json.dumps(data))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damage", ["edited shard", "manifest shard count", "truncated shard", "truncated manifest",
+                                    "edited index", "missing shard"])
+def test_a_damaged_entry_is_recomputed_with_a_warning_never_served(damage, retbench_cache):
+    from retbench.testing import CountingRetriever
+
+    CountingRetriever.calls.clear()
+    first = _run(retbench_cache)
+    search = retbench_cache.home / "search" / first.stages["search"]["key"]
+    index = next((retbench_cache.home / "index").glob("*/work/index.json"))
+    if damage == "edited shard":
+        _edit_shard(search)
+    elif damage == "manifest shard count":
+        manifest = json.loads((search / "manifest.json").read_text())
+        (search / "manifest.json").write_text(json.dumps({**manifest, "shards": 1}))
+    elif damage == "truncated shard":
+        _truncate(sorted(search.glob("shards-*/*.json"))[-1])
+    elif damage == "truncated manifest":
+        _truncate(search / "manifest.json")
+    elif damage == "edited index":
+        docs = json.loads(index.read_text())
+        index.write_text(json.dumps({doc: [] for doc in docs}))
+    else:
+        sorted(search.glob("shards-*/*.json"))[0].unlink()
+    with pytest.warns(RetbenchWarning, match="is damaged"):
+        again = _run(retbench_cache, retriever_args={}) if damage != "edited index" else _run(retbench_cache, k=3)
+    assert again.metrics == first.metrics or damage == "edited index"
+    if damage == "edited index":
+        assert CountingRetriever.calls["index"] == 2, "the index was rebuilt, not loaded"
+        assert again.metrics["nDCG@10"] > 0.5
+    else:
+        assert CountingRetriever.calls["search"] == 4, "searched again"
+    assert not again.cached
+
+
+def test_overwrite_never_names_the_damage(retbench_cache):
+    first = _run(retbench_cache)
+    _edit_shard(retbench_cache.home / "search" / first.stages["search"]["key"])
+    with pytest.raises(NotCachedError, match=r"is damaged \(shards-2/000000.json"):
+        _run(Cache(retbench_cache.home, overwrite=Overwrite.NEVER))
+
+
+def test_an_unreadable_resumable_shard_is_computed_again(retbench_cache):
+    from retbench.testing import CountingRetriever
+
+    first = _run(retbench_cache)
+    search = retbench_cache.home / "search" / first.stages["search"]["key"]
+    (search / "manifest.json").unlink()  # as if the run had been killed before finishing
+    _truncate(sorted(search.glob("shards-*/*.json"))[0])
+    CountingRetriever.calls.clear()
+    with pytest.warns(RetbenchWarning, match="unreadable shard"):
+        again = _run(retbench_cache)
+    assert again.metrics == first.metrics and CountingRetriever.calls["search"] == 1
