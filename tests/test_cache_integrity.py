@@ -135,3 +135,46 @@ def test_an_unreadable_resumable_shard_is_computed_again(retbench_cache):
     with pytest.warns(RetbenchWarning, match="unreadable shard"):
         again = _run(retbench_cache)
     assert again.metrics == first.metrics and CountingRetriever.calls["search"] == 1
+
+
+def _beir_run(folder, home):
+    from retbench import RunConfig, evaluate
+    from retbench.testing import make_plugin_manager
+
+    return evaluate(RunConfig(dataset=f"beir:{folder}", retriever="counting"), pm=make_plugin_manager(),
+                    cache=Cache(home))
+
+
+def test_a_corpus_edited_in_place_with_the_same_size_and_mtime_is_prepared_again(beir_folder, tmp_path):
+    folder = beir_folder()
+    first = _beir_run(folder, tmp_path / "home")
+    corpus = folder / "corpus.jsonl"
+    stat = corpus.stat()
+    corpus.write_bytes(corpus.read_bytes().replace(b"number 0 alpha", b"number 0 omega"))
+    os.utime(corpus, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert corpus.stat().st_size == stat.st_size and corpus.stat().st_mtime_ns == stat.st_mtime_ns
+    second = _beir_run(folder, tmp_path / "home")
+    assert second.dataset["corpus_fingerprint"] != first.dataset["corpus_fingerprint"]
+    assert not second.cached
+
+
+def test_a_damaged_prepared_corpus_is_prepared_again(beir_folder, tmp_path):
+    folder = beir_folder()
+    first = _beir_run(folder, tmp_path / "home")
+    arrow = next((tmp_path / "home" / "prepared" / "corpus").glob("*/corpus.arrow"))
+    _truncate(arrow)
+    with pytest.warns(RetbenchWarning, match="prepared corpus .* is damaged"):
+        second = _beir_run(folder, tmp_path / "home")
+    assert second.metrics == first.metrics and second.dataset["documents"] == 5
+
+
+def test_a_killed_preparation_leaves_no_temporary_file(beir_folder, tmp_path):
+    folder = beir_folder()
+    prepared = tmp_path / "home" / "prepared" / "corpus"
+    prepared.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = prepared / f".{'0' * 64}.{dead.pid}.arrow.tmp"  # another corpus, its writer gone
+    stale.write_bytes(b"x" * 1000)
+    _beir_run(folder, tmp_path / "home")
+    assert not list(prepared.glob(".*.tmp"))
