@@ -77,3 +77,15 @@ def _plain_init(exc: Exception) -> bool:
     except TypeError:
         return False
     return True
+
+
+def notify(pm: Any, hook: str, **kwargs: Any) -> None:
+    """Call every observer of ``hook`` (``retbench_run_start`` / ``_finish``) on its own: one that
+    raises is named in a warning and neither fails the run nor stops a grid."""
+    for impl in getattr(pm.hook, hook).get_hookimpls():
+        try:
+            impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+        except Exception as exc:  # noqa: BLE001 - an observer must not take the run down
+            dist = " ".join(p for p in pm.distributions.get(impl.plugin_name, ("", "")) if p)
+            warn(f"observer plugin '{impl.plugin_name}'{f' ({dist})' if dist else ''} failed in {hook}: "
+                 f"{type(exc).__name__}: {exc}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import tempfile
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from retbench import progress
-from retbench.attribution import attributed, describe
+from retbench.attribution import attributed, describe, notify
 from retbench.augment import mix
 from retbench.cache import Cache, Stage, atomic_write_json, directory_bytes, stage_key
 from retbench.config import RunConfig
@@ -30,7 +29,7 @@ from retbench.record import describe_environment, save_record
 from retbench.results import checked_answers, checked_run
 from retbench.registry import collect_registries
 from retbench.resolve import Components, make_dataset, resolve
-from retbench.scoring import metric_names, score
+from retbench.scoring import check_metric_names, metric_names, score
 from retbench.types import Answer, DatasetSplit, Injection, Run, RunRecord
 
 
@@ -47,18 +46,11 @@ def _queries_fingerprint(split: DatasetSplit) -> str:
     return digest.hexdigest()
 
 
-SPLIT_SLICE = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<start>-?\d*):(?P<stop>-?\d*)\]$")
-
-
 def load_split(dataset: Any, spec: str, *, workdir: Path) -> DatasetSplit:
-    """Load ``spec``: a split name, or a slice of its questions in file order as in HF
-    datasets, ``test[:1000]`` / ``test[1000:]`` (disjoint parts for training and evaluation)."""
-    found = SPLIT_SLICE.match(spec)
-    if not found:
-        return dataset.load(spec, workdir=workdir)
-    split = dataset.load(found["name"], workdir=workdir)
-    start, stop = (int(found[k]) if found[k] else None for k in ("start", "stop"))
-    return split.select(list(split.queries)[start:stop], split=spec)
+    """A split or a slice of it (``test[:1000]``): see :mod:`retbench.splits`."""
+    from retbench.splits import load_split as load
+
+    return load(dataset, spec, workdir=workdir)
 
 
 def _shards(items: list[str], size: int) -> list[list[str]]:
@@ -147,7 +139,10 @@ class _Run:
         if not trainable:
             names = " or ".join(n for n in (self.config.retriever, self.config.reader) if n)
             raise ConfigError(f"--fit-split given, but {names} cannot be trained (no fit method)")
-        train = load_split(self.c.dataset, self.config.fit_split, workdir=self.cache.home / "prepared")
+        from retbench.splits import load_split as load
+
+        train = load(self.c.dataset, self.config.fit_split, workdir=self.cache.home / "prepared",
+                     option="--fit-split")
         train_key = {"name": train.name, "split": train.split, "revision": train.revision}
         if self.c.retriever in trainable:
             retriever_train, augment_key = self.augmented(train)
@@ -393,13 +388,14 @@ def evaluate(
     pm = pm or get_plugin_manager()
     cache = cache or Cache()
     registries = collect_registries(pm)
+    check_metric_names(config.metrics or (), registries)
     components = resolve(config, registries, pm)
     members = getattr(components.dataset, "members", lambda: [])()
     if members:
         return _evaluate_members(config, members, pm=pm, cache=cache, records_dir=records_dir)
     secrets = secrets_of([components.dataset, components.retriever, components.reader, components.injector,
                           components.negatives, components.generator, *components.augmenters])
-    pm.hook.retbench_run_start(config=redact(config.to_dict(), secrets))
+    notify(pm, "retbench_run_start", config=redact(config.to_dict(), secrets))
     state = _Run(config, cache, components)
     state.load()
     split = state.split
@@ -445,7 +441,7 @@ def evaluate(
     save_record(record, cache.home / "runs" / run_id, run=run)
     if records_dir is not None:
         save_record(record, Path(records_dir) / split.name, run=None, slug=True)
-    pm.hook.retbench_run_finish(record=record)
+    notify(pm, "retbench_run_finish", record=record)
     return record
 
 
@@ -482,7 +478,7 @@ def _evaluate_members(config: RunConfig, members: list[str], *, pm: RetbenchPlug
     save_record(record, cache.home / "runs" / record.run_id, run=None)
     if records_dir is not None:
         save_record(record, Path(records_dir) / name, run=None, slug=True)
-    pm.hook.retbench_run_finish(record=record)
+    notify(pm, "retbench_run_finish", record=record)
     return record
 
 
