@@ -63,6 +63,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:  # a failed write names no file: name the target
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -91,9 +96,24 @@ class Stage:
 
     @contextmanager
     def locked(self) -> Iterator[Stage]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
+        """Hold the stage's lock; in a read-only cache a finished entry is read without it (no
+        one can be writing there), and anything else is an error naming the folder."""
+        from retbench.integrity import is_read_only, read_only_error
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+        except OSError as exc:
+            if not is_read_only(exc):
+                raise
+            if not self.complete:
+                raise read_only_error(self.path.parent, f"stage '{self.name}' is not cached there") from None
             yield self
+            return
+        try:
+            yield self
+        finally:
+            self._lock.release()
 
     @property
     def manifest_path(self) -> Path:
@@ -172,9 +192,9 @@ class Cache:
         (:func:`retbench.integrity.replace_entry`): a run reading the old entry after the lock
         is released never sees a half-cleared directory.
         """
-        from retbench.integrity import remove_leftovers, replace_entry
+        from retbench.integrity import remove_leftovers, replace_entry, storage_errors
 
-        with stage.locked():
+        with stage.locked(), storage_errors(f"stage '{stage.name}'"):
             remove_leftovers(stage.path)
             if self.overwrite is Overwrite.ALWAYS:
                 return replace_entry(stage, compute), False

@@ -37,6 +37,10 @@ def prepare_corpus(
 
     locator = stage_key(kind="corpus", path=str(source.resolve()), source=source_identity(source), reader=reader)
     target = workdir / "corpus" / locator
+    if _read_only_and_prepared(target):
+        corpus, _ = _open_prepared(target)
+        if corpus is not None:
+            return corpus
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         remove_stale_temporaries(target.parent, locator)
@@ -101,6 +105,11 @@ def source_identity(source: Path) -> dict[str, Any]:
         with source.open("rb") as handle:
             return {"sha256": hashlib.file_digest(handle, "sha256").hexdigest()}
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}
+
+
+def _read_only_and_prepared(target: Path) -> bool:
+    """A prepared corpus in a folder this process cannot write: read it without the lock."""
+    return (target / "manifest.json").is_file() and not os.access(target.parent, os.W_OK)
 
 
 def _open_prepared(target: Path) -> tuple[Corpus | None, str]:

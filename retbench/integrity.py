@@ -17,15 +17,19 @@ Leftovers of killed writers are removed under the stage lock, when no writer can
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import json
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from retbench.errors import RetbenchError
 
 if TYPE_CHECKING:
     from retbench.cache import Stage
@@ -113,11 +117,52 @@ def remove_leftovers(entry: Path, *, now: float | None = None) -> None:
     now = time.time() if now is None else now
     for path in entry.parent.glob(f"{entry.name}.*-*"):
         kind = path.name[len(entry.name) + 1:].split("-", 1)[0]
-        if path.is_symlink():
-            if now - path.lstat().st_mtime > LINK_TTL_SECONDS:
-                path.unlink(missing_ok=True)
-        elif kind in ("new", "old"):
-            shutil.rmtree(path, ignore_errors=True)
+        try:
+            if path.is_symlink():
+                if now - path.lstat().st_mtime > LINK_TTL_SECONDS:
+                    path.unlink(missing_ok=True)
+            elif kind in ("new", "old"):
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # a read-only cache: left for a writable run
+            pass
+
+
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def is_read_only(exc: OSError) -> bool:
+    return exc.errno in _READ_ONLY
+
+
+def read_only_error(folder: Path, what: str) -> Exception:
+    return StorageError(f"cache folder {folder} is read-only: {what} and cannot be written; "
+                         "give a writable --cache-dir (or RETBENCH_HOME)")
+
+
+class StorageError(RetbenchError):
+    """The cache could not be written: disk full, over quota, read-only."""
+
+
+@contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """A full disk, quota or read-only folder met while ``what`` writes becomes one line naming
+    it and the file (also when a component's own write failed inside its call)."""
+    try:
+        yield
+    except StorageError:
+        raise  # named by the innermost stage already
+    except Exception as exc:  # noqa: BLE001 - re-raised, named
+        cause: BaseException | None = exc
+        while cause is not None and not (isinstance(cause, OSError) and cause.errno in (*_FULL, *_READ_ONLY)):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        assert isinstance(cause, OSError)
+        problem = "disk full or over quota" if cause.errno in _FULL else "read-only or not permitted"
+        where = f" writing {cause.filename}" if cause.filename else ""
+        raise StorageError(f"{what}: {problem}{where} ({cause.strerror}); free space or give another "
+                            "--cache-dir, then run again to resume") from exc
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -25,7 +25,7 @@ from retbench.metrics.cost import StageTimer, injection_cost_summary, peak_rss_m
 from retbench.metrics.retrieval import evaluated_queries, remove_self_hits
 from retbench.outputs import redact, redact_command, secrets_of
 from retbench.plugins import RetbenchPluginManager, get_plugin_manager
-from retbench.record import describe_environment, save_record
+from retbench.record import describe_environment, save_record, save_run_record
 from retbench.results import checked_answers, checked_run
 from retbench.registry import collect_registries
 from retbench.resolve import Components, make_dataset, resolve
@@ -438,7 +438,7 @@ def evaluate(
         training={name: state.manifests[name] for name in ("augment", "fit", "fit-reader", "fit-injector")
                   if name in state.manifests},
     )
-    save_record(record, cache.home / "runs" / run_id, run=run)
+    save_run_record(record, cache.home / "runs" / run_id, run=run)
     if records_dir is not None:
         save_record(record, Path(records_dir) / split.name, run=None, slug=True)
     notify(pm, "retbench_run_finish", record=record)
@@ -475,7 +475,7 @@ def _evaluate_members(config: RunConfig, members: list[str], *, pm: RetbenchPlug
         higher_is_better=first.higher_is_better,
         per_query={f"{p.dataset['name']}/{q}": v for p in parts for q, v in p.per_query.items()},
     )
-    save_record(record, cache.home / "runs" / record.run_id, run=None)
+    save_run_record(record, cache.home / "runs" / record.run_id, run=None)
     if records_dir is not None:
         save_record(record, Path(records_dir) / name, run=None, slug=True)
     notify(pm, "retbench_run_finish", record=record)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retbench.cache import atomic_write_json, atomic_write_text
-from retbench.errors import DataFormatError
+from retbench.errors import DataFormatError, RetbenchError
 from retbench.outputs import redact_record
 from retbench.types import Run, RunRecord
 
@@ -86,6 +86,26 @@ def save_record(record: RunRecord, folder: Path, *, run: Run | None, slug: bool 
     if run is not None:
         write_trec_run(folder / "run.trec", run, tag=record_slug(record))
     return main
+
+
+def save_run_record(record: RunRecord, folder: Path, *, run: Run | None) -> Path | None:
+    """``save_record`` into the cache's ``runs/`` folder; a read-only cache only warns (the
+    record is still returned and printed), a full disk is an error naming the folder."""
+    from retbench.integrity import is_read_only, storage_errors
+
+    try:
+        with storage_errors(f"saving the run record in {folder}"):
+            return save_record(record, folder, run=run)
+    except RetbenchError as exc:
+        cause = exc.__cause__
+        while cause is not None and not isinstance(cause, OSError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, OSError) and is_read_only(cause):
+            from retbench.attribution import warn
+
+            warn(f"read-only cache: run record not saved in {folder}")
+            return None
+        raise
 
 
 def load_record(path: Path) -> RunRecord:

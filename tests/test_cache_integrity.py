@@ -178,3 +178,48 @@ def test_a_killed_preparation_leaves_no_temporary_file(beir_folder, tmp_path):
     stale.write_bytes(b"x" * 1000)
     _beir_run(folder, tmp_path / "home")
     assert not list(prepared.glob(".*.tmp"))
+
+
+def _read_only(folder: Path, command: list[str], env: dict) -> subprocess.CompletedProcess:
+    """Run ``command`` with ``folder`` bind-mounted read-only in a user namespace (root ignores
+    file modes, a read-only mount it cannot)."""
+    import shlex
+    import shutil
+
+    import pytest
+
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"]).returncode != 0:
+        pytest.skip("no user namespaces (unshare -rm) to mount the cache read-only")
+    script = (f"mount --bind {shlex.quote(str(folder))} {shlex.quote(str(folder))} && "
+              f"mount -o remount,bind,ro {shlex.quote(str(folder))} && exec {shlex.join(command)}")
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, env=env)
+
+
+def test_a_read_only_cache_serves_finished_runs_and_names_itself_otherwise(beir_folder, tmp_path):
+    folder = beir_folder()
+    home = tmp_path / "home"
+    env = {**os.environ, "RETBENCH_HOME": str(home)}
+    base = [sys.executable, "-m", "retbench", "--plugins-dir", str(MOCK_PLUGINS), "run", "--retriever", "counting",
+            "--dataset", f"beir:{folder}"]
+    assert subprocess.run(base, capture_output=True, env=env).returncode == 0
+    cached = _read_only(home, [*base, "--json"], env)
+    assert cached.returncode == 0, cached.stderr
+    assert json.loads(cached.stdout)["metrics"]["nDCG@10"] > 0.5
+    assert "read-only cache: run record not saved" in cached.stderr
+    new = _read_only(home, [*base, "--k", "3"], env)
+    assert new.returncode == 1
+    assert f"cache folder {home / 'search'} is read-only: stage 'search' is not cached there" in new.stderr
+
+
+def test_a_full_disk_names_the_stage_and_the_file(retbench_cache, monkeypatch):
+    import errno
+
+    from retbench.errors import RetbenchError
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("retbench.cache.os.replace", full)
+    with pytest.raises(RetbenchError, match=r"^stage 'index': disk full or over quota writing "
+                                            r"\S*/index/[0-9a-f]{64}/manifest.json \(No space left on device\)"):
+        _run(retbench_cache)
