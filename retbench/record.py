@@ -29,10 +29,14 @@ def _version(dist: str) -> str | None:
 
 
 def git_hash(cwd: Path | None = None) -> str | None:
+    """The commit of the retbench source tree this process imported (an editable install),
+    not of the current directory's repository; None for an installed package."""
+    package = Path(__file__).resolve().parent
+    folder = cwd or package
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd or Path.cwd(),
+            ["git", "rev-parse", "--show-toplevel", "HEAD"],
+            cwd=folder,
             capture_output=True,
             text=True,
             timeout=5,
@@ -40,7 +44,13 @@ def git_hash(cwd: Path | None = None) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2:
+        return None
+    top, commit = lines
+    if cwd is None and Path(top).resolve() != package.parent:
+        return None  # e.g. a virtual environment inside some other repository
+    return commit
 
 
 def describe_environment(pm: RetbenchPluginManager) -> dict[str, Any]:
