@@ -210,7 +210,8 @@ class _Run:
         def compute(stage: Stage) -> dict[str, Any]:
             items, counts = [], {}
             for augmenter in self.c.augmenters:
-                made = augmenter.augment(train.corpus, generator=self.c.generator, workdir=shared)
+                with attributed(self.who(f"augmenter:{augmenter.name}"), "augment"):
+                    made = augmenter.augment(train.corpus, generator=self.c.generator, workdir=shared)
                 counts[augmenter.name] = {"items": len(made), **getattr(augmenter, "last_counts_", {}),
                                           **({"prompts": augmenter.last_prompts_}
                                              if getattr(augmenter, "last_prompts_", None) else {})}
@@ -229,9 +230,10 @@ class _Run:
         items = json.loads((stage.workdir / "items.json").read_text())
         return mix(train, items, recipe=recipe, ratio=self.config.augment_ratio, seed=self.config.seed), stage.key
 
-    @staticmethod
-    def _fit(component: Any, stage: Stage, train: DatasetSplit, **kwargs: Any) -> dict[str, Any]:
-        report = component.fit(train, workdir=stage.workdir, **kwargs) or {}
+    def _fit(self, component: Any, stage: Stage, train: DatasetSplit, **kwargs: Any) -> dict[str, Any]:
+        role = next(r for r in ("retriever", "reader", "injector") if getattr(self.c, r) is component)
+        with attributed(self.who(role), "fit"):
+            report = component.fit(train, workdir=stage.workdir, **kwargs) or {}
         return {"train": {"name": train.name, "split": train.split, "revision": train.revision,
                           "queries": len(train.queries)},
                 "model": str(stage.workdir), **report}
@@ -343,7 +345,8 @@ class _Run:
                 found = self.split.corpus.get([d for d, _ in ranked]) if ranked else []
                 passages = [replace(p, extra={**p.extra, "retrieval_score": score})
                             for p, (_, score) in zip(found, ranked)]
-                injections[qid] = injector.prepare(passages, reader=reader, workdir=inject_dir)
+                with attributed(self.who("injector"), "prepare"):
+                    injections[qid] = injector.prepare(passages, reader=reader, workdir=inject_dir)
             with attributed(self.who("reader"), "answer"):
                 answers = reader.answer({q: self.split.queries[q] for q in shard}, injections)
             answers = checked_answers(answers, shard, who=self.who("reader"))

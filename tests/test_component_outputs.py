@@ -113,3 +113,25 @@ def test_the_cli_says_which_component_and_plugin_in_one_line(tmp_path):
     assert len(lines) == 1 and "retriever 'nan-scores' (plugin 'nanplugin'" in lines[0], result.stderr
     assert "scores must be finite" in lines[0] and "Traceback" not in result.stderr
     assert not list((tmp_path / "home" / "search").rglob("manifest.json"))
+
+
+def test_an_exception_in_fit_names_the_retriever(retbench_cache):
+    from retbench.testing import CountingRetriever
+
+    class Untrainable(CountingRetriever):
+        name = "untrainable"
+
+        def fit(self, train, *, negatives, workdir, seed=0):
+            raise ValueError("no gradients")
+
+    from retbench.testing import make_plugin_manager
+
+    class Plugin:
+        @retbench.hookimpl
+        def retbench_register_retrievers(self, register):
+            register(Untrainable)
+
+    pm = make_plugin_manager(Plugin())
+    with pytest.raises(ComponentError, match=r"retriever 'untrainable' \(plugin 'test-plugin-0'\) failed in fit: "
+                                             "ValueError: no gradients"):
+        evaluate(RunConfig(dataset="mock", retriever="untrainable", fit_split="train"), pm=pm, cache=retbench_cache)
