@@ -63,6 +63,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:  # a failed write names no file: name the target
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -83,17 +88,32 @@ def directory_bytes(path: Path) -> int:
 class Stage:
     """One stage output directory, identified by stage name and key."""
 
-    def __init__(self, home: Path, stage: str, key: str) -> None:
+    def __init__(self, home: Path, stage: str, key: str, *, path: Path | None = None) -> None:
         self.name = stage
         self.key = key
-        self.path = home / stage / key
+        self.path = path or home / stage / key
         self._lock = FileLock(str(home / stage / f"{key}.lock"))
 
     @contextmanager
     def locked(self) -> Iterator[Stage]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
+        """Hold the stage's lock; in a read-only cache a finished entry is read without it (no
+        one can be writing there), and anything else is an error naming the folder."""
+        from retbench.integrity import is_read_only, read_only_error
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+        except OSError as exc:
+            if not is_read_only(exc):
+                raise
+            if not self.complete:
+                raise read_only_error(self.path.parent, f"stage '{self.name}' is not cached there") from None
             yield self
+            return
+        try:
+            yield self
+        finally:
+            self._lock.release()
 
     @property
     def manifest_path(self) -> Path:
@@ -107,7 +127,16 @@ class Stage:
         return json.loads(self.manifest_path.read_text("utf-8"))
 
     def commit(self, manifest: dict[str, Any]) -> None:
-        atomic_write_json(self.manifest_path, {"stage": self.name, "key": self.key, **manifest})
+        """Write the manifest last, listing every file of the entry with its size and hash."""
+        from retbench.integrity import seal
+
+        atomic_write_json(self.manifest_path, seal({"stage": self.name, "key": self.key, **manifest}, self.path))
+
+    def damage(self) -> str | None:
+        """What is wrong with this finished entry (a file changed, missing, truncated), or None."""
+        from retbench.integrity import damage
+
+        return damage(self.manifest_path, self.path)
 
     def clear(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -129,6 +158,20 @@ class Stage:
     def read_shard(self, index: int, size: int) -> Any:
         return json.loads(self.shard_path(index, size).read_text("utf-8"))
 
+    def resumable_shard(self, index: int, size: int) -> Any | None:
+        """A shard an interrupted run left, or None when there is none or it cannot be read
+        (then it is computed again)."""
+        path = self.shard_path(index, size)
+        if not path.is_file():
+            return None
+        try:
+            return self.read_shard(index, size)
+        except (ValueError, UnicodeDecodeError) as exc:
+            from retbench.attribution import warn
+
+            warn(f"{path}: unreadable shard ({exc}); computing it again")
+            return None
+
 
 class Cache:
     """The stage store under one home directory."""
@@ -143,17 +186,32 @@ class Cache:
     def run_stage(
         self, stage: Stage, compute: Callable[[Stage], dict[str, Any]]
     ) -> tuple[dict[str, Any], bool]:
-        """Return ``(manifest, cached)``, computing the stage under its lock if needed."""
-        with stage.locked():
+        """Return ``(manifest, cached)``, computing the stage under its lock if needed.
+
+        ``--overwrite always`` computes into a new entry and swaps it in when finished
+        (:func:`retbench.integrity.replace_entry`): a run reading the old entry after the lock
+        is released never sees a half-cleared directory.
+        """
+        from retbench.integrity import remove_leftovers, replace_entry, storage_errors
+
+        with stage.locked(), storage_errors(f"stage '{stage.name}'"):
+            remove_leftovers(stage.path)
             if self.overwrite is Overwrite.ALWAYS:
-                stage.clear()
-            elif stage.complete:
+                return replace_entry(stage, compute), False
+            damaged = stage.damage() if stage.complete else None
+            if stage.complete and damaged is None:
                 return stage.manifest(), True
             if self.overwrite is Overwrite.NEVER:
+                why = f"is damaged ({damaged})" if damaged else "is not cached"
                 raise NotCachedError(
-                    f"stage '{stage.name}' is not cached (key {stage.key[:12]}) and "
+                    f"stage '{stage.name}' {why} (key {stage.key[:12]}) and "
                     "--overwrite never forbids computing it"
                 )
+            if damaged:
+                from retbench.attribution import warn
+
+                warn(f"cache entry {stage.path} is damaged ({damaged}); recomputing it")
+                return replace_entry(stage, compute), False
             manifest = compute(stage)
             stage.commit(manifest)
             return stage.manifest(), False

@@ -264,6 +264,9 @@ def datasets_prepare(state: State, name: str, split: str, data_dir: str | None) 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    from retbench.attribution import print_warnings_with
+
+    print_warnings_with(lambda line: out.stderr.print(f"[yellow]warning: {line}[/yellow]", highlight=False))
     if debug:  # accepted anywhere on the line, not only before the sub-command
         args = ["--debug", *(a for a in args if a != "--debug")]
     try:

@@ -68,7 +68,9 @@ def config_values(params: dict[str, Any]) -> dict[str, Any]:
         if params.get(key) is not None:
             values[key] = params[key]
     if params.get("metrics"):
-        values["metrics"] = list(params["metrics"])
+        from retbench.scoring import split_metric_list
+
+        values["metrics"] = [name for item in params["metrics"] for name in split_metric_list(item)]
     for kind in ARG_KINDS:
         flag_args = parse_assignments(params.get(f"{kind}_args", ()), option=f"--{kind.replace('_', '-')}-arg")
         values[f"{kind}_args"] = {**values.get(f"{kind}_args", {}), **flag_args}

@@ -88,6 +88,9 @@ def build(cls: type, params: Mapping[str, Any], *, kind: str) -> Any:
             f"{kind} '{cls.name}' has no parameter {', '.join(repr(u) for u in unknown)} "
             f"(parameters: {', '.join(accepted) or 'none'})"
         )
+    from retbench.typecheck import check_params
+
+    check_params(cls, dict(params), kind=kind)
     try:
         return cls(**params)
     except (TypeError, ValueError) as exc:

@@ -48,7 +48,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError(f"--k must be at least 1, got {self.k}")
-        for option in ("limit", "sample", "per_type"):
+        for option in ("limit", "sample", "per_type", "shard_size", "read_k"):
             value = getattr(self, option)
             if value is not None and value < 1:
                 raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got {value}")

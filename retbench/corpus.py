@@ -35,21 +35,24 @@ def prepare_corpus(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    stat = source.stat()
-    locator = stage_key(
-        kind="corpus",
-        path=str(source.resolve()),
-        size=stat.st_size,
-        mtime_ns=stat.st_mtime_ns,
-        reader=reader,
-    )
+    locator = stage_key(kind="corpus", path=str(source.resolve()), source=source_identity(source), reader=reader)
     target = workdir / "corpus" / locator
+    if _read_only_and_prepared(target):
+        corpus, _ = _open_prepared(target)
+        if corpus is not None:
+            return corpus
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
+        remove_stale_temporaries(target.parent, locator)
         manifest = target / "manifest.json"
         if manifest.is_file():
-            info = json.loads(manifest.read_text("utf-8"))
-            return Corpus.open(target / "corpus.arrow", fingerprint=info["fingerprint"])
+            corpus, damaged = _open_prepared(target)
+            if corpus is not None:
+                return corpus
+            from retbench.attribution import warn
+
+            warn(f"prepared corpus {target} is damaged ({damaged}); preparing {source} again")
+            manifest.unlink()
         schema = pa.schema([(c, pa.string()) for c in ("id", "title", "text", "extra")])
         tmp = target.parent / f".{locator}.{os.getpid()}.arrow.tmp"
         digest = hashlib.sha256()
@@ -81,11 +84,69 @@ def prepare_corpus(
             os.replace(tmp, target / "corpus.arrow")
             atomic_write_json(
                 manifest,
-                {"fingerprint": digest.hexdigest(), "rows": rows, "source": str(source)},
+                {"fingerprint": digest.hexdigest(), "rows": rows, "source": str(source),
+                 "arrow_bytes": (target / "corpus.arrow").stat().st_size},
             )
         finally:
             tmp.unlink(missing_ok=True)
         return Corpus.open(target / "corpus.arrow", fingerprint=digest.hexdigest())
+
+
+HASHED_SOURCE_BYTES = 64 * 2**20  # hashed on every run below this (~0.1 s); larger: stat only
+
+
+def source_identity(source: Path) -> dict[str, Any]:
+    """What tells one version of a corpus file from another: its content hash when it is small
+    enough to hash on every run, else its size, inode and change times. ``ctime`` changes on
+    every write and cannot be set back, so an edit in place that keeps size and mtime still
+    prepares again; hashing a 13 GB Wikipedia dump on every run (25 s here) would not pay."""
+    stat = source.stat()
+    if stat.st_size <= HASHED_SOURCE_BYTES:
+        with source.open("rb") as handle:
+            return {"sha256": hashlib.file_digest(handle, "sha256").hexdigest()}
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "inode": stat.st_ino}
+
+
+def _read_only_and_prepared(target: Path) -> bool:
+    """A prepared corpus in a folder this process cannot write: read it without the lock."""
+    return (target / "manifest.json").is_file() and not os.access(target.parent, os.W_OK)
+
+
+def _open_prepared(target: Path) -> tuple[Corpus | None, str]:
+    """The prepared corpus, or None and why it cannot be used (truncated, replaced, unreadable)."""
+    import pyarrow as pa
+
+    try:
+        info = json.loads((target / "manifest.json").read_text("utf-8"))
+        arrow = target / "corpus.arrow"
+        size = arrow.stat().st_size
+        if "arrow_bytes" in info and size != info["arrow_bytes"]:
+            return None, f"corpus.arrow has {size} bytes, expected {info['arrow_bytes']}"
+        corpus = Corpus.open(arrow, fingerprint=info["fingerprint"])
+        if len(corpus) != info["rows"]:
+            return None, f"{len(corpus)} rows, expected {info['rows']}"
+        return corpus, ""
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def remove_stale_temporaries(folder: Path, locator: str) -> None:
+    """Delete what killed preparations left: this corpus's temporaries (the caller holds its
+    lock, so no live writer owns them) and any other whose writing process is gone."""
+    for tmp in folder.glob(".*.arrow.tmp"):
+        name, _, pid = tmp.name[1:-len(".arrow.tmp")].rpartition(".")
+        if name == locator or (pid.isdigit() and not _alive(int(pid))):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _duplicate_error(

@@ -10,25 +10,12 @@ that range. DyPRAG's rule is the papers': train on questions 300-499, test on th
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 from retbench import progress
 from retbench.config import RunConfig
 from retbench.errors import ConfigError
-
-SPLIT_SLICE = re.compile(r"^(?P<name>[^\[\]]+)\[(?P<start>-?\d*):(?P<stop>-?\d*)\]$")
-
-
-def split_range(spec: str) -> tuple[str, int | None, int | None]:
-    """(split name, start, stop) of ``name`` or ``name[start:stop]``."""
-    found = SPLIT_SLICE.match(spec)
-    if not found:
-        if "[" in spec or "]" in spec:
-            raise ConfigError(f"split '{spec}': a slice is written name[start:stop], e.g. dev[:300]")
-        return spec, None, None
-    start, stop = (int(found[k]) if found[k] else None for k in ("start", "stop"))
-    return found["name"], start, stop
+from retbench.splits import parse_split
 
 
 def with_default_fit_split(config: RunConfig, injector: Any, default_split: str) -> RunConfig:
@@ -42,8 +29,9 @@ def with_default_fit_split(config: RunConfig, injector: Any, default_split: str)
                           "(a question split disjoint from --split)")
     (fit_start, fit_stop), (eval_start, eval_stop) = rule
     split = config.split or f"{default_split}[{eval_start}:{eval_stop}]"
-    name, start, stop = split_range(split)
-    start = 0 if start is None else start
+    name, part = parse_split(split)
+    start = 0 if part is None or part.start is None else part.start
+    stop = None if part is None else part.stop
     if start < eval_start or start < 0 or stop is None or stop < 0 or stop > eval_stop:
         raise ConfigError(
             f"injector '{injector.name}': without --fit-split it trains on {name}[{fit_start}:{fit_stop}], which is "

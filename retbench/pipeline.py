@@ -16,19 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from retbench import progress
+from retbench.attribution import attributed, describe, notify
 from retbench.augment import mix
 from retbench.capabilities import wants_augment_generator
 from retbench.cache import Cache, Stage, atomic_write_json, directory_bytes, stage_key
 from retbench.config import RunConfig
-from retbench.default_fit import split_range, with_default_fit_split
+from retbench.default_fit import with_default_fit_split
 from retbench.errors import ConfigError
 from retbench.metrics.cost import StageTimer, injection_cost_summary, peak_rss_mb
 from retbench.metrics.retrieval import evaluated_queries, remove_self_hits
+from retbench.outputs import redact, redact_command, secrets_of
 from retbench.plugins import RetbenchPluginManager, get_plugin_manager
-from retbench.record import describe_environment, save_record
+from retbench.record import describe_environment, save_record, save_run_record
+from retbench.results import checked_answers, checked_run
 from retbench.registry import collect_registries
 from retbench.resolve import Components, make_dataset, resolve
-from retbench.scoring import metric_names, score
+from retbench.scoring import check_metric_names, metric_names, score
 from retbench.types import Answer, DatasetSplit, Injection, Run, RunRecord
 
 
@@ -46,13 +49,10 @@ def _queries_fingerprint(split: DatasetSplit) -> str:
 
 
 def load_split(dataset: Any, spec: str, *, workdir: Path) -> DatasetSplit:
-    """Load ``spec``: a split name, or a slice of its questions in file order as in HF
-    datasets, ``test[:1000]`` / ``test[1000:]`` (disjoint parts for training and evaluation)."""
-    name, start, stop = split_range(spec)
-    if start is None and stop is None and "[" not in spec:
-        return dataset.load(spec, workdir=workdir)
-    split = dataset.load(name, workdir=workdir)
-    return split.select(list(split.queries)[start:stop], split=spec)
+    """A split or a slice of it (``test[:1000]``): see :mod:`retbench.splits`."""
+    from retbench.splits import load_split as load
+
+    return load(dataset, spec, workdir=workdir)
 
 
 def _shards(items: list[str], size: int) -> list[list[str]]:
@@ -64,8 +64,9 @@ def _run_sharded(stage: Stage, qids: list[str], size: int, work, description: st
     shards = _shards(qids, size)
     results = []
     for index, shard in enumerate(progress.track(shards, description=description)):
-        if stage.shard_path(index, size).is_file():
-            results.append(stage.read_shard(index, size))
+        value = stage.resumable_shard(index, size)
+        if value is not None:
+            results.append(value)
             continue
         value = work(shard)
         stage.write_shard(index, size, value)
@@ -151,9 +152,10 @@ class _Run:
         if not trainable:
             names = " or ".join(n for n in (self.config.retriever, self.config.reader) if n)
             raise ConfigError(f"--fit-split given, but {names} cannot be trained (no fit method)")
-        train = load_split(self.c.dataset, self.config.fit_split, workdir=self.cache.home / "prepared")
-        if not train.queries:
-            raise ConfigError(f"--fit-split '{self.config.fit_split}' holds no questions")
+        from retbench.splits import load_split as load
+
+        train = load(self.c.dataset, self.config.fit_split, workdir=self.cache.home / "prepared",
+                     option="--fit-split")
         train_key = {"name": train.name, "split": train.split, "revision": train.revision}
         if self.c.retriever in trainable:
             retriever_train, augment_key = self.augmented(train)
@@ -222,7 +224,8 @@ class _Run:
         def compute(stage: Stage) -> dict[str, Any]:
             items, counts = [], {}
             for augmenter in self.c.augmenters:
-                made = augmenter.augment(train.corpus, generator=self.c.augment_generator, workdir=shared)
+                with attributed(self.who(f"augmenter:{augmenter.name}"), "augment"):
+                    made = augmenter.augment(train.corpus, generator=self.c.augment_generator, workdir=shared)
                 counts[augmenter.name] = {"items": len(made), **getattr(augmenter, "last_counts_", {}),
                                           **({"prompts": augmenter.last_prompts_}
                                              if getattr(augmenter, "last_prompts_", None) else {})}
@@ -240,9 +243,10 @@ class _Run:
         items = json.loads((stage.workdir / "items.json").read_text())
         return mix(train, items, recipe=recipe, ratio=self.config.augment_ratio, seed=self.config.seed), stage.key
 
-    @staticmethod
-    def _fit(component: Any, stage: Stage, train: DatasetSplit, **kwargs: Any) -> dict[str, Any]:
-        report = component.fit(train, workdir=stage.workdir, **kwargs) or {}
+    def _fit(self, component: Any, stage: Stage, train: DatasetSplit, **kwargs: Any) -> dict[str, Any]:
+        role = next(r for r in ("retriever", "reader", "injector") if getattr(self.c, r) is component)
+        with attributed(self.who(role), "fit"):
+            report = component.fit(train, workdir=stage.workdir, **kwargs) or {}
         return {"train": {"name": train.name, "split": train.split, "revision": train.revision,
                           "queries": len(train.queries)},
                 "model": str(stage.workdir), **report}
@@ -262,18 +266,23 @@ class _Run:
         corpus = self.split.corpus
 
         def compute(stage: Stage) -> dict[str, Any]:
-            retriever.index(corpus, workdir=stage.workdir)
+            with attributed(self.who("retriever"), "index"):
+                retriever.index(corpus, workdir=stage.workdir)
             self.index_ready = True
             return {"documents": len(corpus), "bytes": directory_bytes(stage.workdir)}
 
         stage, _ = self.stage("index", compute, **self.index_parts())
         if not self.index_ready:
-            with self.timer.time("index"):
+            with self.timer.time("index"), attributed(self.who("retriever"), "load_index"):
                 if hasattr(retriever, "load_index"):
                     retriever.load_index(workdir=stage.workdir)
                 else:
                     retriever.index(corpus, workdir=Path(tempfile.mkdtemp(prefix="retbench-")))
             self.index_ready = True
+
+    def who(self, role: str) -> str:
+        """The component playing ``role``, its plugin and distribution, for error messages."""
+        return describe(role, self.c.described.get(role))
 
     def index_parts(self) -> dict[str, Any]:
         return {
@@ -304,7 +313,10 @@ class _Run:
 
         def search_shard(shard: list[str]) -> Run:
             self.ensure_index()
-            return self.c.retriever.search({q: self.split.queries[q] for q in shard}, k=k_search)
+            with attributed(self.who("retriever"), "search"):
+                found = self.c.retriever.search({q: self.split.queries[q] for q in shard}, k=k_search)
+            return checked_run(found, shard, k=k_search, corpus=self.split.corpus, who=self.who("retriever"),
+                               self_hits=rules.ignore_identical_ids)
 
         def compute(stage: Stage) -> dict[str, Any]:
             size = self.config.shard_size
@@ -346,8 +358,11 @@ class _Run:
                 found = self.split.corpus.get([d for d, _ in ranked]) if ranked else []
                 passages = [replace(p, extra={**p.extra, "retrieval_score": score})
                             for p, (_, score) in zip(found, ranked)]
-                injections[qid] = injector.prepare(passages, reader=reader, workdir=inject_dir)
-            answers = reader.answer({q: self.split.queries[q] for q in shard}, injections)
+                with attributed(self.who("injector"), "prepare"):
+                    injections[qid] = injector.prepare(passages, reader=reader, workdir=inject_dir)
+            with attributed(self.who("reader"), "answer"):
+                answers = reader.answer({q: self.split.queries[q] for q in shard}, injections)
+            answers = checked_answers(answers, shard, who=self.who("reader"))
             return {"answers": [{"qid": a.qid, "text": a.text, "extra": a.extra} for a in answers],
                     "injection_bytes": sum(i.nbytes for i in injections.values()),
                     "injection_costs": {q: i.cost for q, i in injections.items() if i.cost}}
@@ -389,13 +404,16 @@ def evaluate(
     pm = pm or get_plugin_manager()
     cache = cache or Cache()
     registries = collect_registries(pm)
+    check_metric_names(config.metrics or (), registries)
     components = resolve(config, registries, pm, fingerprints=False)
     members = getattr(components.dataset, "members", lambda: [])()
     if members:
         return _evaluate_members(config, members, pm=pm, cache=cache, records_dir=records_dir)
     config = with_default_fit_split(config, components.injector,
                                     getattr(components.dataset, "default_split", "test"))
-    pm.hook.retbench_run_start(config=config.to_dict())
+    secrets = secrets_of([components.dataset, components.retriever, components.reader, components.injector,
+                          components.negatives, components.generator, *components.augmenters])
+    notify(pm, "retbench_run_start", config=redact(config.to_dict(), secrets))
     state = _Run(config, cache, components)
     state.load()
     components.add_fingerprints()
@@ -408,13 +426,13 @@ def evaluate(
     scores = score(names, split, run=run, answers=answers, registries=registries)
     cost = _cost(state, run, answers)
     run_id = stage_key(  # the index key is implied by the search key, and may go unvisited
-        config=config.to_dict(),
+        config=redact(config.to_dict(), secrets),
         stages={k: v["key"] for k, v in state.stages.items() if k != "index"},
     )
     record = RunRecord(
         run_id=run_id,
-        command=config.command(),
-        config=config.to_dict(),
+        command=redact_command(config.command(), secrets),
+        config=redact(config.to_dict(), secrets),
         components=components.described,
         dataset={
             "name": split.name,
@@ -439,10 +457,10 @@ def evaluate(
         training={name: state.manifests[name] for name in ("augment", "fit", "fit-reader", "fit-injector")
                   if name in state.manifests},
     )
-    save_record(record, cache.home / "runs" / run_id, run=run)
+    save_run_record(record, cache.home / "runs" / run_id, run=run)
     if records_dir is not None:
         save_record(record, Path(records_dir) / split.name, run=None, slug=True)
-    pm.hook.retbench_run_finish(record=record)
+    notify(pm, "retbench_run_finish", record=record)
     return record
 
 
@@ -455,9 +473,9 @@ def _evaluate_members(config: RunConfig, members: list[str], *, pm: RetbenchPlug
     names = [n for n in first.metrics if all(n in p.metrics for p in parts)]
     name = config.dataset.partition(":")[0]
     record = RunRecord(
-        run_id=stage_key(config=config.to_dict(), parts=[p.run_id for p in parts]),
-        command=config.command(),
-        config=config.to_dict(),
+        run_id=stage_key(config=redact(config.to_dict()), parts=[p.run_id for p in parts]),
+        command=redact_command(config.command()),
+        config=redact(config.to_dict()),
         components=first.components,
         dataset={**first.dataset, "name": name, "revision": stage_key(parts=[p.dataset["revision"] for p in parts]),
                  "queries": sum(p.dataset["queries"] for p in parts),
@@ -476,10 +494,10 @@ def _evaluate_members(config: RunConfig, members: list[str], *, pm: RetbenchPlug
         higher_is_better=first.higher_is_better,
         per_query={f"{p.dataset['name']}/{q}": v for p in parts for q, v in p.per_query.items()},
     )
-    save_record(record, cache.home / "runs" / record.run_id, run=None)
+    save_run_record(record, cache.home / "runs" / record.run_id, run=None)
     if records_dir is not None:
         save_record(record, Path(records_dir) / name, run=None, slug=True)
-    pm.hook.retbench_run_finish(record=record)
+    notify(pm, "retbench_run_finish", record=record)
     return record
 
 

@@ -69,13 +69,14 @@ def _load_entrypoints(pm: RetbenchPluginManager) -> None:
     ):
         if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue
+        if ep.dist is not None:  # known for failed plugins too, so `retbench list` names them
+            pm.distributions[ep.name] = (ep.dist.metadata["Name"], ep.dist.version)
         try:
             plugin = ep.load()
         except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the rest
             pm.load_failures[ep.name] = f"import failed: {type(exc).__name__}: {exc}"
             continue
-        if pm.register_isolated(plugin, ep.name) and ep.dist is not None:
-            pm.distributions[ep.name] = (ep.dist.metadata["Name"], ep.dist.version)
+        pm.register_isolated(plugin, ep.name)
 
 
 def _load_plugins_dir(pm: RetbenchPluginManager, folder: Path) -> None:
@@ -108,4 +109,3 @@ def _drop_invalid(pm: RetbenchPluginManager) -> None:
             name = pm.get_name(exc.plugin) or repr(exc.plugin)
             pm.load_failures[name] = f"unknown hook: {exc}"
             pm.unregister(exc.plugin)
-            pm.distributions.pop(name, None)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retbench.cache import atomic_write_json, atomic_write_text
-from retbench.errors import DataFormatError
+from retbench.errors import DataFormatError, RetbenchError
+from retbench.outputs import redact_record
 from retbench.types import Run, RunRecord
 
 if TYPE_CHECKING:
@@ -28,10 +29,14 @@ def _version(dist: str) -> str | None:
 
 
 def git_hash(cwd: Path | None = None) -> str | None:
+    """The commit of the retbench source tree this process imported (an editable install),
+    not of the current directory's repository; None for an installed package."""
+    package = Path(__file__).resolve().parent
+    folder = cwd or package
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd or Path.cwd(),
+            ["git", "rev-parse", "--show-toplevel", "HEAD"],
+            cwd=folder,
             capture_output=True,
             text=True,
             timeout=5,
@@ -39,14 +44,21 @@ def git_hash(cwd: Path | None = None) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2:
+        return None
+    top, commit = lines
+    if cwd is None and Path(top).resolve() != package.parent:
+        return None  # e.g. a virtual environment inside some other repository
+    return commit
 
 
 def describe_environment(pm: RetbenchPluginManager) -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "libraries": {name: _version(name) for name in LIBRARIES},
-        "plugins": {name: f"{dist} {version}".strip() for name, (dist, version) in sorted(pm.distributions.items())},
+        "plugins": {name: f"{dist} {version}".strip() for name, (dist, version) in sorted(pm.distributions.items())
+                    if pm.get_plugin(name) is not None},
         "git": git_hash(),
         "machine": {
             "system": platform.system(),
@@ -79,11 +91,31 @@ def save_record(record: RunRecord, folder: Path, *, run: Run | None, slug: bool 
     """
     stem = record_slug(record) if slug else "record"
     main = folder / f"{stem}.json"
-    atomic_write_json(main, record.to_dict())
+    atomic_write_json(main, redact_record(record.to_dict()))  # defence in depth: nothing secret on disk
     atomic_write_json(folder / f"{stem}.per_query.json", record.per_query)
     if run is not None:
         write_trec_run(folder / "run.trec", run, tag=record_slug(record))
     return main
+
+
+def save_run_record(record: RunRecord, folder: Path, *, run: Run | None) -> Path | None:
+    """``save_record`` into the cache's ``runs/`` folder; a read-only cache only warns (the
+    record is still returned and printed), a full disk is an error naming the folder."""
+    from retbench.integrity import is_read_only, storage_errors
+
+    try:
+        with storage_errors(f"saving the run record in {folder}"):
+            return save_record(record, folder, run=run)
+    except RetbenchError as exc:
+        cause = exc.__cause__
+        while cause is not None and not isinstance(cause, OSError):
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(cause, OSError) and is_read_only(cause):
+            from retbench.attribution import warn
+
+            warn(f"read-only cache: run record not saved in {folder}")
+            return None
+        raise
 
 
 def load_record(path: Path) -> RunRecord:

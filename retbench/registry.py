@@ -136,37 +136,69 @@ class Registries:
         return self.by_kind["metrics"]
 
 
+# The distributions of retbench and its bundled plugins: on a name clash they keep the name and
+# the other plugin is the one isolated, whatever the order the plugins were found in.
+BUNDLED = ("retbench", "retbench-bm25", "retbench-dense", "retbench-readers", "retbench-parametric",
+           "retbench-synth")
+
+
 def collect_registries(pm: RetbenchPluginManager) -> Registries:
     """Call every plugin's registration hooks, one plugin at a time.
 
     Calling the implementations one by one attributes each class to its plugin (for
-    ``retbench list``) and keeps a plugin whose hook raises from taking the others down:
-    its error is kept in ``failures`` and what it registered before failing is dropped.
-    Two plugins claiming one name is a configuration error and is raised.
+    ``retbench list``) and keeps a plugin whose hook raises from taking the others down: its
+    error is kept in ``failures`` and nothing it registered is used. A plugin claiming a name
+    another plugin (bundled ones first, then in loading order) already holds is isolated the
+    same way, so one clash never stops the unrelated commands and runs.
     """
     registries = Registries()
+    order = [name for name, _ in pm.list_name_plugin()]
+    staged: dict[str, list[tuple[str, type, tuple[str, ...]]]] = {}
     for kind in KINDS:
         caller = getattr(pm.hook, f"retbench_register_{kind}")
         for impl in caller.get_hookimpls():
             plugin = impl.plugin_name
-            staged: list[tuple[type, tuple[str, ...]]] = []
+            if plugin in registries.failures:
+                continue
+            made: list[tuple[type, tuple[str, ...]]] = []
 
-            def register(cls: type, aliases: tuple[str, ...] = (), _staged=staged) -> None:
-                _staged.append((cls, tuple(aliases)))
+            def register(cls: type, aliases: tuple[str, ...] = (), _made=made) -> None:
+                _made.append((cls, tuple(aliases)))
 
             try:
                 impl.function(register=register)
                 scratch = Registry(kind)
-                for cls, aliases in staged:
+                for cls, aliases in made:
                     scratch.add(cls, aliases, plugin=plugin)
             except Exception as exc:  # noqa: BLE001 - isolate one plugin's failure
                 registries.failures[plugin] = f"{type(exc).__name__}: {exc}"
+                staged.pop(plugin, None)
                 continue
-            for cls, aliases in staged:
-                try:
-                    registries[kind].add(cls, aliases, plugin=plugin)
-                except DuplicateNameError as exc:
-                    raise DuplicateNameError(
-                        f"{exc}; uninstall one of them or pass --block-plugin NAME"
-                    ) from None
+            staged.setdefault(plugin, []).extend((kind, cls, aliases) for cls, aliases in made)
+
+    def priority(plugin: str) -> tuple[bool, int]:
+        dist = pm.distributions.get(plugin, ("", ""))[0]
+        return dist not in BUNDLED, order.index(plugin) if plugin in order else len(order)
+
+    for plugin in sorted(staged, key=priority):
+        clash = _first_clash(registries, staged[plugin])
+        if clash is not None:
+            message, owner = clash
+            registries.failures[plugin] = (f"{message}; its registrations are ignored (rename them, or pass "
+                                           f"--block-plugin {plugin} or --block-plugin {owner})")
+            continue
+        for kind, cls, aliases in staged[plugin]:
+            registries[kind].add(cls, aliases, plugin=plugin)
     return registries
+
+
+def _first_clash(registries: Registries, items: list[tuple[str, type, tuple[str, ...]]]
+                 ) -> tuple[str, str] | None:
+    """The first name among ``items`` that another plugin already registered: (message, owner)."""
+    for kind, cls, aliases in items:
+        for key in (cls.name, *aliases):
+            owner = registries[kind]._owner(key)
+            if owner is not None:
+                return (f"{kind[:-1].replace('_', ' ')} name '{key}' is already registered by plugin "
+                        f"'{owner.plugin}'", owner.plugin)
+    return None

@@ -9,6 +9,7 @@ from retbench.capabilities import check_generator, hand_augment_generator, wants
 from retbench.component import build, constructor_parameters, params_of
 from retbench.config import RunConfig
 from retbench.errors import ConfigError
+from retbench.outputs import redact, secret_params
 from retbench.plugins import RetbenchPluginManager
 from retbench.registry import Registries
 
@@ -66,7 +67,7 @@ def _make(
     described[role] = {
         "name": entry.name,
         "version": entry.version,
-        "params": params_of(instance),
+        "params": redact(params_of(instance), secret_params(entry.cls)),
         "plugin": entry.plugin,
         "distribution": dist[0],
         "distribution_version": dist[1],

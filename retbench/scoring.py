@@ -24,6 +24,48 @@ class Scores:
             self.per_query.setdefault(qid, {})[name] = value
 
 
+def split_metric_list(text: str) -> list[str]:
+    """``nDCG@10,R@100`` -> two names; commas inside parentheses (``AP(rel=2,judged_only=True)``)
+    belong to the measure."""
+    names, depth, current = [], 0, ""
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            names.append(current.strip())
+            current = ""
+        else:
+            current += char
+    names.append(current.strip())
+    return [n for n in names if n]
+
+
+def check_metric_names(names: Sequence[str], registries: Registries) -> None:
+    """Refuse, before any work, a metric that is neither registered nor an ir-measures measure;
+    the error suggests the closest names."""
+    import difflib
+
+    from retbench.errors import ConfigError
+    from retbench.metrics.retrieval import parse_measures
+
+    for name in names:
+        if name in registries.metrics:
+            continue
+        try:
+            parse_measures([name])
+        except ConfigError:
+            import ir_measures
+
+            family, at, cutoff = name.partition("@")
+            known = sorted({*registries.metrics.names(), *ir_measures.measures.registry})
+            lowered = {k.lower(): k for k in known}
+            close = [lowered[c] for c in difflib.get_close_matches(family.split("(")[0].lower(), lowered, n=3,
+                                                                     cutoff=0.4)]
+            guesses = [c if c in registries.metrics else c + at + cutoff for c in close]
+            hint = f"; did you mean {' or '.join(repr(g) for g in guesses)}?" if guesses else ""
+            raise ConfigError(f"unknown metric '{name}'{hint} (registered: {', '.join(registries.metrics.names())}; "
+                              "or any ir-measures measure such as nDCG@10, R@100, P@5)") from None
+
+
 def metric_names(requested: Sequence[str] | None, split: DatasetSplit, registries: Registries, *,
                  retrieval: bool, answers: bool) -> list[str]:
     """What to compute: the requested names, else the dataset's defaults, else nDCG@10 & co.;

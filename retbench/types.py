@@ -91,10 +91,17 @@ class Corpus:
         for batch in self.iter_batches():
             yield from batch
 
+    def _rows(self) -> dict[str, int]:
+        if self._row_of is None:  # built on first use
+            self._row_of = {doc_id: row for row, doc_id in enumerate(self.ids)}
+        return self._row_of
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._rows()
+
     def get(self, ids: Sequence[str]) -> list[Passage]:
         """Look passages up by id (the index is built on first use)."""
-        if self._row_of is None:
-            self._row_of = {doc_id: row for row, doc_id in enumerate(self.ids)}
+        self._rows()
         rows = [self._row_of[doc_id] for doc_id in ids]
         return _passages(self.table.take(rows).to_pydict())
 

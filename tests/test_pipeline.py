@@ -6,6 +6,7 @@ import pytest
 
 import retbench
 from retbench import RunConfig, evaluate
+from retbench.attribution import ComponentError
 from retbench.cache import Cache, Overwrite
 from retbench.errors import ConfigError, NotCachedError
 from retbench.component import Component
@@ -66,7 +67,7 @@ def test_search_resumes_from_finished_shards(retbench_cache):
             register(Flaky)
 
     pm = make_plugin_manager(Plugin())
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ComponentError, match="retriever 'flaky' .*failed in search: RuntimeError: interrupted"):
         run(retbench_cache, pm=pm, retriever="flaky", shard_size=1)
     assert CountingRetriever.calls["search"] == 2
     Flaky.fail_on = None

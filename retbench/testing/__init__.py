@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from retbench.plugins import RetbenchPluginManager, get_plugin_manager
 from retbench.testing.checks import (
+    check_augmenter,
     check_dataset,
+    check_generator,
+    check_injector,
+    check_metric,
+    check_negative_sampler,
     check_reader,
     check_retriever,
     checks_for,
@@ -42,7 +47,12 @@ __all__ = [
     "MockPlugin",
     "OracleRetriever",
     "ReverseRetriever",
+    "check_augmenter",
     "check_dataset",
+    "check_generator",
+    "check_injector",
+    "check_metric",
+    "check_negative_sampler",
     "check_reader",
     "check_retriever",
     "checks_for",

@@ -64,6 +64,8 @@ def check_retriever_search(cls: type, params: Mapping[str, Any] | None = None) -
         assert set(docs) <= ids, f"run[{qid!r}] has documents not in the corpus: {set(docs) - ids}"
         assert all(isinstance(s, float) for s in docs.values()), f"run[{qid!r}] scores must be floats"
     assert run == again, "search is not deterministic"
+    answered = [qid for qid, docs in run.items() if docs]
+    assert answered, "search returned no documents for any query of the mock corpus"
 
 
 def check_retriever_load_index(cls: type, params: Mapping[str, Any] | None = None) -> None:
@@ -110,6 +112,106 @@ def check_dataset_load(cls: type, params: Mapping[str, Any] | None = None) -> No
             assert set(docs) <= corpus_ids, f"qrels of {qid!r} name unknown documents"
 
 
+def check_injector_prepare(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    """An Injection for some passages and for none, with a kind and a non-negative size."""
+    from retbench.testing.mocks import EchoReader
+
+    injector = build(cls, dict(params or {}), kind=cls.__name__)
+    with tempfile.TemporaryDirectory() as workdir:
+        for passages in (MOCK_PASSAGES[:2], []):
+            injection = injector.prepare(list(passages), reader=EchoReader(), workdir=Path(workdir))
+            assert isinstance(injection, Injection), f"prepare must return an Injection, got {type(injection)}"
+            assert isinstance(injection.kind, str) and injection.kind, "Injection.kind must name the kind"
+            assert isinstance(injection.nbytes, int) and injection.nbytes >= 0, "Injection.nbytes must be >= 0"
+
+
+def check_negative_sampler_sample(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    """One list of corpus ids per batch item, never its positives, at most k, deterministic."""
+    split = mock_split("train")
+    sampler = build(cls, dict(params or {}), kind=cls.__name__)
+    batch = [{"qid": q, "query": split.queries[q], "positives": [d for d, r in split.qrels[q].items() if r > 0]}
+             for q in split.queries]
+    if hasattr(sampler, "prepare"):
+        with tempfile.TemporaryDirectory() as workdir:
+            sampler.prepare(batch, corpus=split.corpus, retriever=None, hard_negatives={}, workdir=Path(workdir))
+    first = sampler.sample(batch, corpus=split.corpus, retriever=None, k=2, seed=0)
+    again = sampler.sample(batch, corpus=split.corpus, retriever=None, k=2, seed=0)
+    assert isinstance(first, list) and len(first) == len(batch), "sample must return one list per batch item"
+    ids = {p.id for p in MOCK_PASSAGES}
+    for item, negatives in zip(batch, first):
+        named = [n.id if hasattr(n, "id") else n for n in negatives]
+        assert len(named) <= 2, f"{len(named)} negatives for k=2"
+        assert not set(named) & set(item["positives"]), f"negatives of {item['qid']} include a positive"
+        assert all(n in ids or hasattr(m, "id") for n, m in zip(named, negatives)), "negatives not in the corpus"
+    assert first == again, "sample is not deterministic for one seed"
+
+
+def check_generator_generate(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    """One string per prompt, deterministic; one finite float per loglikelihood pair."""
+    import math
+
+    generator = build(cls, dict(params or {}), kind=cls.__name__)
+    prompts = ["The capital of France is", "Two plus two is"]
+    out = generator.generate(prompts, max_new_tokens=4)
+    assert isinstance(out, list) and len(out) == 2 and all(isinstance(t, str) for t in out), (
+        "generate must return one str per prompt")
+    assert generator.generate(prompts, max_new_tokens=4) == out, "greedy generation is not deterministic"
+    scores = generator.loglikelihood(["The capital of France is"], [" Paris"])
+    assert len(scores) == 1 and math.isfinite(float(scores[0])), "loglikelihood must return one finite float per pair"
+
+
+class _CannedGenerator:
+    """What check_augmenter_augment hands an augmenter: answers every prompt with a question."""
+
+    name = "canned"
+    version = "1"
+
+    def generate(self, prompts: Any, *, max_new_tokens: int = 32, **kwargs: Any) -> list[str]:
+        return ["what is the capital of france?" for _ in prompts]
+
+    def loglikelihood(self, contexts: Any, continuations: Any) -> list[float]:
+        return [-float(len(c)) for c in continuations]
+
+
+def check_augmenter_augment(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    """Items ``{"qid", "query", "positives", "distractors"}`` naming corpus (or new) passages."""
+    from retbench.augment import training_split
+
+    split = mock_split()
+    augmenter = build(cls, dict(params or {}), kind=cls.__name__)
+    generator = _CannedGenerator() if getattr(augmenter, "uses_generator", True) else None
+    with tempfile.TemporaryDirectory() as workdir:
+        items = augmenter.augment(split.corpus, generator=generator, workdir=Path(workdir))
+    assert isinstance(items, list), f"augment must return a list of dicts, got {type(items)}"
+    ids = {p.id for p in MOCK_PASSAGES} | {p["id"] for i in items for p in i.get("new_passages", [])}
+    for item in items:
+        missing = {"qid", "query", "positives", "distractors"} - set(item)
+        assert not missing, f"item {item.get('qid')!r} lacks {sorted(missing)}"
+        assert set(item["positives"]) | set(item["distractors"]) <= ids, f"item {item['qid']!r} names unknown passages"
+    assert len({i["qid"] for i in items}) == len(items), "item qids must be unique"
+    training_split(items, split.corpus, name="mock", recipe=cls.name)  # usable as training data
+
+
+def check_metric_compute(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    """Per-query values for queries of the split, on the oracle run and the gold answers."""
+    import math
+
+    from retbench.testing.mocks import MOCK_QRELS
+
+    split = mock_split()
+    metric = build(cls, dict(params or {}), kind=cls.__name__)
+    assert metric.level in ("retrieval", "answer", "cost"), f"level must be retrieval, answer or cost: {metric.level!r}"
+    assert isinstance(metric.higher_is_better, bool), "higher_is_better must be a bool"
+    run = {q: {d: float(r) for d, r in docs.items()} for q, docs in MOCK_QRELS.items()}
+    answers = [Answer(qid=q, text=a[0]) for q, a in split.answers.items()]
+    result = metric.compute(split, run=run, answers=answers)
+    assert isinstance(result, dict) and result, "compute must return {qid: value} for some query"
+    assert set(result) <= set(split.queries), f"values for unknown queries {set(result) - set(split.queries)}"
+    for value in result.values():
+        values = value.values() if isinstance(value, dict) else [value]
+        assert all(math.isfinite(float(v)) for v in values), "metric values must be finite numbers"
+
+
 CHECKS: dict[str, list[Check]] = {
     "retriever": [
         check_class_attributes,
@@ -119,16 +221,21 @@ CHECKS: dict[str, list[Check]] = {
     ],
     "reader": [check_class_attributes, check_params_roundtrip, check_reader_answer],
     "dataset": [check_class_attributes, check_params_roundtrip, check_dataset_load],
+    "injector": [check_class_attributes, check_params_roundtrip, check_injector_prepare],
+    "negative_sampler": [check_class_attributes, check_params_roundtrip, check_negative_sampler_sample],
+    "generator": [check_class_attributes, check_params_roundtrip, check_generator_generate],
+    "augmenter": [check_class_attributes, check_params_roundtrip, check_augmenter_augment],
+    "metric": [check_class_attributes, check_params_roundtrip, check_metric_compute],
 }
+# The method that tells a kind; samplers and retrievers may have ``prepare`` / ``load`` too.
+_METHODS = {"search": "retriever", "answer": "reader", "sample": "negative_sampler", "generate": "generator",
+            "augment": "augmenter", "compute": "metric", "prepare": "injector", "load": "dataset"}
 
 
 def _kind(cls: type) -> str:
-    if hasattr(cls, "search"):
-        return "retriever"
-    if hasattr(cls, "answer"):
-        return "reader"
-    if hasattr(cls, "load"):
-        return "dataset"
+    for method, kind in _METHODS.items():
+        if callable(getattr(cls, method, None)):
+            return kind
     raise TypeError(f"no contract checks for {cls!r}")
 
 
@@ -152,6 +259,26 @@ def check_reader(cls: type, params: Mapping[str, Any] | None = None) -> None:
 
 def check_dataset(cls: type, params: Mapping[str, Any] | None = None) -> None:
     _run_checks("dataset", cls, params)
+
+
+def check_injector(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    _run_checks("injector", cls, params)
+
+
+def check_negative_sampler(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    _run_checks("negative_sampler", cls, params)
+
+
+def check_generator(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    _run_checks("generator", cls, params)
+
+
+def check_augmenter(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    _run_checks("augmenter", cls, params)
+
+
+def check_metric(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    _run_checks("metric", cls, params)
 
 
 def parametrize_with_checks(classes: Iterable[type]) -> Any:

@@ -1,6 +1,7 @@
 """pytest fixtures for plugin authors (installed through the ``pytest11`` entry point).
 
-- ``retbench_pm``: a fresh plugin manager with the core components and the mocks.
+- ``retbench_pm``: a fresh plugin manager with the core components and the mocks; add the
+  plugin under test with ``retbench_pm.register(my_plugin, name="my-plugin")``.
 - ``retbench_cache``: a :class:`retbench.cache.Cache` in a temporary folder, with
   ``RETBENCH_HOME`` pointing at it for the duration of the test.
 - ``retbench_tiny_bert`` / ``retbench_tiny_llama``: folders holding tiny random models with a

@@ -22,7 +22,8 @@ def retbench_register_readers(register):
 class SlowFlakyRetriever(CountingRetriever):
     """For process-level tests: logs each index/search call to $RETBENCH_TEST_CALLS, sleeps
     while indexing, and dies like a killed process (os._exit) the first time it sees the
-    query named by $RETBENCH_TEST_DIE_ON."""
+    query named by $RETBENCH_TEST_DIE_ON. With $RETBENCH_TEST_WAIT_FOR_INDEX=N, ``load_index``
+    reads its files only once N index calls are logged (another process is indexing)."""
 
     name = "slow-flaky"
     version = "1"
@@ -35,6 +36,17 @@ class SlowFlakyRetriever(CountingRetriever):
         self._log("index")
         time.sleep(float(os.environ.get("RETBENCH_TEST_SLEEP", "0")))
         super().index(corpus, workdir=workdir)
+
+    def load_index(self, *, workdir):
+        self._log("load_index")
+        wanted = int(os.environ.get("RETBENCH_TEST_WAIT_FOR_INDEX", "0"))
+        deadline = time.time() + 60
+        while wanted and time.time() < deadline:
+            with open(os.environ["RETBENCH_TEST_CALLS"]) as handle:
+                if handle.read().splitlines().count("index") >= wanted:
+                    break
+            time.sleep(0.05)
+        super().load_index(workdir=workdir)
 
     def search(self, queries, *, k):
         die_on = os.environ.get("RETBENCH_TEST_DIE_ON")

@@ -130,3 +130,24 @@ def test_retbench_train_on_the_command_line(retbench_tiny_bert, tmp_path, monkey
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert '"fit"' in result.output and (tmp_path / "home" / "fit").is_dir()
+
+
+class _Payload:
+    """Pickles to a call that leaves a marker file: what a tampered checkpoint could run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_checkpoint_holding_code_is_refused_not_run(retbench_tiny_bert, tmp_path):
+    import torch
+
+    marker = tmp_path / "ran"
+    torch.save({"model": _Payload(marker)}, tmp_path / "checkpoint.pt")
+    with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported"):
+        tiny_dpr(retbench_tiny_bert, max_steps=1).fit(mock_split("train"), negatives=InBatch(), workdir=tmp_path,
+                                                      seed=0)
+    assert not marker.exists()

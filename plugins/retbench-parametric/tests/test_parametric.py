@@ -256,7 +256,7 @@ def test_dyprag_without_fit_split_trains_on_its_default_questions_disjoint_from_
                       pm=manager(), cache=retbench_cache)
     assert record.config["fit_split"] == "test[2:4]" and record.config["split"] == "test[0:2]"
     assert record.dataset["queries"] == 2 and record.training["fit-injector"]["steps"] >= 1
-    with pytest.raises(ConfigError, match="holds no questions"):
+    with pytest.raises(ConfigError, match="selects no questions"):
         evaluate(config(retbench_tiny_llama, "dyprag"), pm=manager(), cache=retbench_cache)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from retbench import Corpus, Passage, track
+
+if TYPE_CHECKING:  # numpy loads when embeddings are written or read, not at plugin discovery
+    import numpy as np
 
 STORAGE_DTYPES = ("float32", "float16")
 
@@ -41,12 +43,16 @@ class EmbeddingStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".{self.path(shard).name}.{os.getpid()}.tmp"
         with open(tmp, "wb") as handle:
+            import numpy as np
+
             np.save(handle, vectors.astype(dtype, copy=False))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.path(shard))
 
     def read(self, shard: int) -> np.ndarray:
+        import numpy as np
+
         return np.load(self.path(shard), mmap_mode="r")
 
     def __iter__(self) -> Iterator[np.ndarray]:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from retbench import Component, ConfigError, Corpus, DatasetSplit, Passage, Run
 from retbench.cache import atomic_write_json
@@ -22,6 +20,9 @@ from retbench.models import ModelRef, default_model, resolve_model, torch_device
 from retbench.types import Queries
 from retbench_dense.embeddings import STORAGE_DTYPES, EmbeddingStore, encode_shards
 from retbench_dense.settings import EncoderSettings, passage_text
+
+if TYPE_CHECKING:  # numpy loads when a run encodes, not when plugins are discovered
+    import numpy as np
 
 AUTO = "auto"
 ST_POOLING = {"pooling_mode_cls_token": "cls", "pooling_mode_mean_tokens": "mean",

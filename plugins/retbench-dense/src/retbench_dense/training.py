@@ -101,7 +101,7 @@ def train_bi_encoder(retriever: Any, train: DatasetSplit, *, sampler: Any, setti
     state = {"step": 0, "losses": [], "micro": 0}
     checkpoint = workdir / "checkpoint.pt"
     if checkpoint.is_file():
-        saved = torch.load(checkpoint, weights_only=False)
+        saved = torch.load(checkpoint, weights_only=True)  # tensors and plain values only: no code runs
         encoder.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
