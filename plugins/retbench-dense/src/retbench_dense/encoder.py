@@ -107,6 +107,10 @@ class BiEncoder(torch.nn.Module):
 
     def embed(self, texts: Sequence[str], *, side: str) -> torch.Tensor:
         """Embeddings with gradients, shape (len(texts), dim)."""
+        return self.finish(self.pooled(texts, side=side), self.settings.dim)
+
+    def pooled(self, texts: Sequence[str], *, side: str) -> torch.Tensor:
+        """Pooled vectors at the model's full width, before truncation and normalisation."""
         model, tokenizer, prefix, max_length = self._side(side)
         positions = getattr(model.config, "max_position_embeddings", None)
         if positions:  # never past what the model can read (BERT: 512)
@@ -116,11 +120,13 @@ class BiEncoder(torch.nn.Module):
         output = model(**batch)
         hidden = getattr(output, "last_hidden_state", None)
         if hidden is None:  # DPR's encoders return their pooled [CLS] vector only
-            vectors = output.pooler_output
-        else:
-            vectors = self._pool(hidden, batch["attention_mask"])
-        if self.settings.dim is not None:
-            vectors = vectors[:, : self.settings.dim]
+            return output.pooler_output
+        return self._pool(hidden, batch["attention_mask"])
+
+    def finish(self, vectors: torch.Tensor, dim: int | None) -> torch.Tensor:
+        """The first ``dim`` components (Matryoshka), normalised if the settings say so."""
+        if dim is not None:
+            vectors = vectors[:, :dim]
         if self.settings.normalize:
             vectors = torch.nn.functional.normalize(vectors, dim=-1)
         return vectors.float()
