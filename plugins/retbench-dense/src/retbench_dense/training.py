@@ -160,7 +160,7 @@ def train_bi_encoder(retriever: Any, train: DatasetSplit, *, sampler: Any, setti
         state["micro"] = micro
         state["losses"].append(round(pending, 5))
         pending = 0.0
-        if sampler is not None and hasattr(sampler, "on_step"):
+        if sampler is not None and hasattr(sampler, "on_step") and micro < len(schedule):  # none after the last
             sampler.on_step(state["step"], items=items, corpus=corpus, retriever=retriever)
             encoder.train()
         if state["step"] % settings.checkpoint_every == 0 and micro < len(schedule):
