@@ -9,7 +9,10 @@ cosine / tau 0.05 (what MiniLM declares), seed 0, batch 16, one epoch (51 steps)
 at 128 tokens (the CPU budget). ``ance`` and ``dpr-cont`` warm-start from ``bm25x1`` (``init=``)
 and differ only in their negatives: ANN top 30 of the model being trained, refreshed every 17
 steps, against BM25 top 30. Every stage is cached in ``$RETBENCH_HOME``: a killed run resumes,
-a finished arm prints at once. p: paired randomisation test on per-query nDCG@10.
+a finished arm prints at once. p: paired randomisation test on per-query nDCG@10. Arms without
+a dependency can run as parallel processes (``--arms inbatch`` next to ``--arms bm25x1``, then
+``--arms bm25x1,ance`` next to ``--arms bm25x1,dpr-cont``); a last call with every arm prints
+the table from the cache.
 """
 
 from __future__ import annotations
