@@ -110,6 +110,14 @@ def test_init_warm_starts_from_a_trained_bi_encoder(retbench_tiny_bert, tmp_path
     assert warm.fingerprint()["init"]["revision"].startswith("sha256:")
     with pytest.raises(ConfigError, match="not a trained bi-encoder"):
         _ = DPR(init=str(tmp_path)).init_
+    import json
+
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"training": {"fit": {"model": str(tmp_path / "fit")}}}))
+    assert DPR(init=str(record)).init_ == (tmp_path / "fit" / "model").resolve()
+    record.write_text(json.dumps({"training": {}}))
+    with pytest.raises(ConfigError, match="training.fit.model"):
+        _ = DPR(init=str(record)).init_
 
 
 def test_fingerprint_carries_the_backbone_size(retbench_tiny_bert, retbench_tiny_llama):

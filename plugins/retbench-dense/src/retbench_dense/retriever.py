@@ -138,10 +138,16 @@ class DenseRetriever(Component):
 
     @functools.cached_property
     def init_(self) -> Path | None:
-        """The saved bi-encoder ``init`` names (a fit's ``model`` folder or the fit folder)."""
+        """The saved bi-encoder ``init`` names: a fit's ``model`` folder, the fit folder, or the
+        record (``.json``) of a run that trained one (its ``training.fit.model``)."""
         if self.init is None:
             return None
         folder = Path(self.init).expanduser()
+        if folder.suffix == ".json" and folder.is_file():
+            fitted = json.loads(folder.read_text("utf-8")).get("training", {}).get("fit", {}).get("model")
+            if not fitted:
+                raise ConfigError(f"init '{self.init}': the record has no training.fit.model (the run trained nothing)")
+            folder = Path(fitted)
         if (folder / "model" / "settings.json").is_file():
             folder = folder / "model"
         if not (folder / "settings.json").is_file():
