@@ -18,12 +18,25 @@ def test_contract(retbench_tiny_bert):
 def test_offline_defaults_name_the_packaged_models(monkeypatch):
     monkeypatch.setattr("retbench_dense.retriever.resolve_model", lambda spec: type("R", (), {
         "spec": spec, "path": "/nonexistent", "revision": "r", "identity": lambda self: {"spec": spec}})())
-    assert DPR().models_[0].spec == "offline:all-minilm-l6-v2" and DPR().models_[1] is None
+    assert DPR().models_[0].spec == "offline:all-minilm-l6-v2"
+    assert DPR().models_[1].spec == "offline:all-minilm-l6-v2"  # DPR trains two towers from one start
+    assert DRAMA().models_[1] is None  # DRAMA: one shared model
+    assert DPR(passage_model=None).models_[1] is None
     assert ANCE().models_[0].spec == "offline:all-minilm-l6-v2"
     assert DRAMA().models_[0].spec == "offline:smollm2-135m-instruct"
     assert DRAMA().settings_.query_prefix == "Query: " and DRAMA().settings_.bidirectional
     assert DPR().settings_.pooling == "cls" and DPR().temperature_ == 1.0
     assert ANCE.default_negatives == "ann" and DPR.default_negatives == "bm25-hard"
+
+
+def test_method_presets_are_the_reference_recipes_and_each_is_overridable():
+    dpr, ance, drama = DPR().training_, ANCE().training_, DRAMA().training_
+    assert (dpr["train_batch_size"], dpr["epochs"], dpr["learning_rate"], dpr["weight_decay"],
+            dpr["max_grad_norm"], dpr["loss"]) == (128, 40, 2e-5, 0.0, 2.0, "info-nce")
+    assert (ance["learning_rate"], ance["loss"]) == (1e-5, "triplet")
+    assert drama["matryoshka_dims"] == (256,) and drama["learning_rate"] == 3e-5
+    custom = DPR(train_batch_size=16, epochs=1, loss="triplet", matryoshka_dims=[8]).training_
+    assert (custom["train_batch_size"], custom["epochs"], custom["loss"], custom["matryoshka_dims"]) == (16, 1, "triplet", (8,))
 
 
 def test_sentence_transformers_config_sets_auto_pooling(retbench_tiny_bert, tmp_path):

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,15 +33,45 @@ def make_bidirectional(model: torch.nn.Module) -> None:
             module.is_causal = False
 
 
+DPR_CLASSES = ("DPRQuestionEncoder", "DPRContextEncoder")
+UNUSED_WEIGHTS = ("pooler.",)  # BERT's pooler head: no pooling mode here reads it
+
+
+def tower_class(config: Any) -> Any:
+    """The class a checkpoint's config declares for DPR towers, else ``AutoModel``.
+
+    ``AutoModel`` maps model type ``dpr`` to ``DPRQuestionEncoder``, which silently drops a
+    ``DPRContextEncoder``'s weights; DPR towers are therefore loaded by their own class."""
+    import transformers
+
+    for architecture in getattr(config, "architectures", None) or ():
+        if architecture in DPR_CLASSES:
+            return getattr(transformers, architecture)
+    if config.model_type == "dpr":
+        raise ConfigError(f"DPR checkpoint declares architectures {config.architectures}; expected one of "
+                          f"{', '.join(DPR_CLASSES)} (config.json 'architectures')")
+    return AutoModel
+
+
 def load_tower(path: str, *, revision: str | None, dtype: str, bidirectional: bool):
+    """Model and tokenizer of one tower; a weight the checkpoint lacks is an error, never a
+    silent random initialisation."""
     if dtype not in DTYPES:
         raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
+    from transformers import AutoConfig
     from transformers.utils import logging
 
     logging.disable_progress_bar()  # weight-loading bars would clutter the harness's stderr
     kwargs = {"revision": revision} if revision else {}
     tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-    model = AutoModel.from_pretrained(path, dtype=DTYPES[dtype], **kwargs)
+    cls = tower_class(AutoConfig.from_pretrained(path, **kwargs))
+    model, info = cls.from_pretrained(path, dtype=DTYPES[dtype], output_loading_info=True, **kwargs)
+    missing = [k for k in info.get("missing_keys", ()) if not k.startswith(UNUSED_WEIGHTS)]
+    if missing:
+        raise ConfigError(
+            f"model '{path}': {len(missing)} weights of {type(model).__name__} are not in the checkpoint and "
+            f"would be randomly initialised (e.g. {', '.join(sorted(missing)[:3])}); check config.json "
+            f"'architectures' against the saved weights")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     tokenizer.padding_side = "right"
@@ -76,6 +107,10 @@ class BiEncoder(torch.nn.Module):
 
     def embed(self, texts: Sequence[str], *, side: str) -> torch.Tensor:
         """Embeddings with gradients, shape (len(texts), dim)."""
+        return self.finish(self.pooled(texts, side=side), self.settings.dim)
+
+    def pooled(self, texts: Sequence[str], *, side: str) -> torch.Tensor:
+        """Pooled vectors at the model's full width, before truncation and normalisation."""
         model, tokenizer, prefix, max_length = self._side(side)
         positions = getattr(model.config, "max_position_embeddings", None)
         if positions:  # never past what the model can read (BERT: 512)
@@ -85,11 +120,13 @@ class BiEncoder(torch.nn.Module):
         output = model(**batch)
         hidden = getattr(output, "last_hidden_state", None)
         if hidden is None:  # DPR's encoders return their pooled [CLS] vector only
-            vectors = output.pooler_output
-        else:
-            vectors = self._pool(hidden, batch["attention_mask"])
-        if self.settings.dim is not None:
-            vectors = vectors[:, : self.settings.dim]
+            return output.pooler_output
+        return self._pool(hidden, batch["attention_mask"])
+
+    def finish(self, vectors: torch.Tensor, dim: int | None) -> torch.Tensor:
+        """The first ``dim`` components (Matryoshka), normalised if the settings say so."""
+        if dim is not None:
+            vectors = vectors[:, :dim]
         if self.settings.normalize:
             vectors = torch.nn.functional.normalize(vectors, dim=-1)
         return vectors.float()

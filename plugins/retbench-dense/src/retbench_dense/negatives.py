@@ -1,8 +1,8 @@
 """Negative samplers for bi-encoder training (``retbench_register_negative_samplers``).
 
 ``in-batch``: none beyond the other questions' positives. ``random``: uniform over the corpus.
-``bm25-hard``: top-ranked non-positives of BM25 (DPR), or the dataset's own hard negatives
-where it ships them (DPR's retriever JSON). ``ann``: ANCE's negatives from an ANN index of the
+``bm25-hard``: non-positives (without the answer, on QA data) drawn at random from BM25's
+top 30 (DPR), or the dataset's own hard negatives where it ships them (DPR's retriever JSON). ``ann``: ANCE's negatives from an ANN index of the
 model being trained, rebuilt every ``refresh_every`` steps by :class:`AnnRefresher`, which
 later samplers can reuse.
 """
@@ -49,13 +49,26 @@ class RandomNegatives(Component):
         return chosen
 
 
-def _ranked_negatives(run: Mapping[str, Mapping[str, float]], items: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Each question's retrieved passages, best first, without its positives."""
+def _ranked_negatives(run: Mapping[str, Mapping[str, float]], items: Sequence[Mapping[str, Any]], *,
+                      corpus: Corpus | None = None, answer_filter: bool = False,
+                      keep: int | None = None) -> dict[str, list[str]]:
+    """Each question's retrieved passages, best first, without its positives.
+
+    ``answer_filter``: also without passages whose text contains one of the question's answers
+    (DPR's and ANCE's rule for QA data; questions without answers are not filtered).
+    ``keep``: look at the first ``keep`` non-positive ranks only (ANCE's ``negative_sample``),
+    counted before the answer filter as ANCE counts them."""
+    from retbench.metrics.qa import has_answer
+
     candidates = {}
     for item in items:
         positives = set(item["positives"])
         ranked = sorted(run.get(item["qid"], {}).items(), key=lambda x: (-x[1], x[0]))
-        candidates[item["qid"]] = [d for d, _ in ranked if d not in positives]
+        pool = [d for d, _ in ranked if d not in positives][:keep]
+        answers = item.get("answers") or ()
+        if answer_filter and answers and corpus is not None and pool:
+            pool = [p.id for p in corpus.get(pool) if not has_answer(answers, p.text)]
+        candidates[item["qid"]] = pool
     return candidates
 
 
@@ -75,19 +88,23 @@ class _CandidateSampler:
 
 
 class Bm25Hard(_CandidateSampler, Component):
-    """Top-ranked BM25 passages that are not positives (DPR: the top one, ``k=1``).
+    """BM25 hard negatives as DPR trains with them: passages BM25 ranks in the top ``depth``
+    that are not positives and (QA data) contain no answer, one drawn at random for each
+    question and batch (DPR shuffles each question's pool every epoch and takes the first).
 
-    ``pick=top`` takes the best-ranked (DPR), ``random`` samples among the top ``depth``.
+    ``pick=top`` takes the best-ranked instead (harder, more false negatives).
+    ``answer_filter``: drop passages containing an answer string (questions with answers only).
     ``use_dataset_negatives``: questions whose dataset ships hard negatives use those.
     """
 
     name = "bm25-hard"
-    version = "1"
+    version = "2"
 
-    def __init__(self, depth: int = 30, pick: str = "top", use_dataset_negatives: bool = True,
-                 backend: str = "bm25s") -> None:
+    def __init__(self, depth: int = 30, pick: str = "random", answer_filter: bool = True,
+                 use_dataset_negatives: bool = True, backend: str = "bm25s") -> None:
         self.depth = depth
         self.pick = pick
+        self.answer_filter = answer_filter
         self.use_dataset_negatives = use_dataset_negatives
         self.backend = backend
 
@@ -113,7 +130,8 @@ class Bm25Hard(_CandidateSampler, Component):
             with tempfile.TemporaryDirectory(dir=workdir) as folder:
                 bm25.index(corpus, workdir=Path(folder))
                 run = bm25.search({item["qid"]: item["query"] for item in todo}, k=self.depth + 5)
-            self.candidates_.update(_ranked_negatives(run, todo))
+            run = {q: dict(sorted(r.items(), key=lambda x: (-x[1], x[0]))[: self.depth]) for q, r in run.items()}
+            self.candidates_.update(_ranked_negatives(run, todo, corpus=corpus, answer_filter=self.answer_filter))
 
     def sample(self, batch: Sequence[Mapping[str, Any]], *, corpus: Corpus, retriever: Any, k: int,
                seed: int) -> list[list[str]]:
@@ -127,9 +145,11 @@ class AnnRefresher:
     trains; each refresh is logged with its step, duration and corpus size.
     """
 
-    def __init__(self, *, every: int, depth: int) -> None:
+    def __init__(self, *, every: int, depth: int, keep: int | None = None, answer_filter: bool = True) -> None:
         self.every = every
         self.depth = depth
+        self.keep = keep
+        self.answer_filter = answer_filter
         self.log: list[dict[str, Any]] = []
 
     def due(self, step: int) -> bool:
@@ -143,7 +163,7 @@ class AnnRefresher:
         with tempfile.TemporaryDirectory(dir=parent, prefix="ann-") as folder:
             retriever.index(corpus, workdir=Path(folder))
             run = retriever.search({item["qid"]: item["query"] for item in items}, k=self.depth)
-        candidates = _ranked_negatives(run, items)
+        candidates = _ranked_negatives(run, items, corpus=corpus, answer_filter=self.answer_filter, keep=self.keep)
         entry = {"step": step, "seconds": round(time.perf_counter() - started, 2), "documents": len(corpus)}
         self.log.append(entry)
         progress.note(f"ANN refresh at step {step}: {entry['seconds']} s")
@@ -151,16 +171,24 @@ class AnnRefresher:
 
 
 class AnnNegatives(_CandidateSampler, Component):
-    """ANCE: negatives sampled from the top ``depth`` of the trained model's own ANN ranking,
-    refreshed every ``refresh_every`` optimizer steps (and once before training)."""
+    """ANCE: negatives drawn at random from the trained model's own ANN ranking, refreshed
+    every ``refresh_every`` optimizer steps (and once before training).
+
+    Defaults are ANCE's NQ recipe: search the top ``depth=200``, keep the first ``keep=100``
+    non-positive ranks, drop those containing an answer (QA data), one at random per question.
+    ANCE regenerates from a checkpoint saved every 1000 steps by an asynchronous job; here the
+    refresh is synchronous (fresher negatives)."""
 
     name = "ann"
-    version = "1"
+    version = "2"
 
-    def __init__(self, refresh_every: int = 20, depth: int = 200, pick: str = "random") -> None:
+    def __init__(self, refresh_every: int = 1000, depth: int = 200, keep: int | None = 100, pick: str = "random",
+                 answer_filter: bool = True) -> None:
         self.refresh_every = refresh_every
         self.depth = depth
+        self.keep = keep
         self.pick = pick
+        self.answer_filter = answer_filter
 
     @property
     def log(self) -> list[dict[str, Any]]:
@@ -171,7 +199,8 @@ class AnnNegatives(_CandidateSampler, Component):
         if not hasattr(retriever, "index") or not hasattr(retriever, "search"):
             raise ConfigError("ann negatives need a retriever that can index and search")
         self.workdir_ = workdir
-        self.refresher_ = AnnRefresher(every=self.refresh_every, depth=self.depth)
+        self.refresher_ = AnnRefresher(every=self.refresh_every, depth=self.depth, keep=self.keep,
+                                       answer_filter=self.answer_filter)
         self.candidates_ = self.refresher_.refresh(items, corpus=corpus, retriever=retriever, step=0,
                                                    workdir=workdir)
 

@@ -53,6 +53,11 @@ class DenseRetriever(Component):
     method: ClassVar[dict[str, Any]] = {"pooling": "cls", "normalize": False, "query_prefix": "",
                                         "passage_prefix": "", "bidirectional": False}
     default_negatives: ClassVar[str] = "bm25-hard"
+    separate_towers: ClassVar[bool] = True  # auto passage_model: a second copy of the query model
+    recipe: ClassVar[dict[str, Any]] = {}  # training defaults of the method (see docs/methods)
+    TRAINING_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "epochs": 1, "train_batch_size": 16, "learning_rate": 2e-5, "warmup_ratio": 0.1, "weight_decay": 0.01,
+        "max_grad_norm": 1.0, "hard_negatives": 1, "loss": "info-nce", "matryoshka_dims": ()}
 
     def __init__(
         self,
@@ -73,17 +78,20 @@ class DenseRetriever(Component):
         embedding_dtype: str = "float32",
         shard_size: int = 10_000,
         devices: list[str] | None = None,
-        epochs: int = 1,
-        train_batch_size: int = 16,
-        learning_rate: float = 2e-5,
-        warmup_ratio: float = 0.1,
-        weight_decay: float = 0.01,
-        max_grad_norm: float = 1.0,
+        epochs: int | str = AUTO,
+        train_batch_size: int | str = AUTO,
+        learning_rate: float | str = AUTO,
+        warmup_ratio: float | str = AUTO,
+        weight_decay: float | str = AUTO,
+        max_grad_norm: float | str = AUTO,
         gradient_accumulation: int = 1,
-        hard_negatives: int = 1,
+        hard_negatives: int | str = AUTO,
         temperature: float | str = AUTO,
         max_steps: int | None = None,
         checkpoint_every: int = 50,
+        loss: str = AUTO,
+        matryoshka_dims: list[int] | str | None = AUTO,
+        init: str | None = None,
     ) -> None:
         self.model = model
         self.passage_model = passage_model
@@ -113,6 +121,9 @@ class DenseRetriever(Component):
         self.temperature = temperature
         self.max_steps = max_steps
         self.checkpoint_every = checkpoint_every
+        self.loss = loss
+        self.matryoshka_dims = matryoshka_dims
+        self.init = init
 
     # -- what "auto" means --------------------------------------------------------------------
     @functools.cached_property
@@ -121,14 +132,34 @@ class DenseRetriever(Component):
         if query_spec == AUTO:
             query_spec = default_model(self.hub_models[0], self.offline_model)
             if passage_spec == AUTO:
-                passage_spec = self.hub_models[1] if query_spec == self.hub_models[0] else None
+                passage_spec = self.hub_models[1] if query_spec == self.hub_models[0] else AUTO
         if passage_spec == AUTO:
-            passage_spec = None
+            passage_spec = query_spec if self.separate_towers else None
         return resolve_model(query_spec), resolve_model(passage_spec) if passage_spec else None
+
+    @functools.cached_property
+    def init_(self) -> Path | None:
+        """The saved bi-encoder ``init`` names: a fit's ``model`` folder, the fit folder, or the
+        record (``.json``) of a run that trained one (its ``training.fit.model``)."""
+        if self.init is None:
+            return None
+        folder = Path(self.init).expanduser()
+        if folder.suffix == ".json" and folder.is_file():
+            fitted = json.loads(folder.read_text("utf-8")).get("training", {}).get("fit", {}).get("model")
+            if not fitted:
+                raise ConfigError(f"init '{self.init}': the record has no training.fit.model (the run trained nothing)")
+            folder = Path(fitted)
+        if (folder / "model" / "settings.json").is_file():
+            folder = folder / "model"
+        if not (folder / "settings.json").is_file():
+            raise ConfigError(f"init '{self.init}': not a trained bi-encoder (no settings.json in it or in its model/)")
+        return folder.resolve()
 
     @functools.cached_property
     def settings_(self) -> EncoderSettings:
         declared = sentence_transformers_config(self.models_[0].path)
+        if self.init_ is not None:  # a warm start keeps the settings it was trained with
+            declared = json.loads((self.init_ / "settings.json").read_text())
 
         def pick(name: str, value: Any) -> Any:
             return value if value != AUTO else declared.get(name) or self.method[name]
@@ -147,6 +178,16 @@ class DenseRetriever(Component):
             bidirectional=self.method["bidirectional"],
         )
 
+    @functools.cached_property
+    def training_(self) -> dict[str, Any]:
+        """Training settings: the explicit ones, else the method's recipe, else retbench's."""
+        resolved = {}
+        for name, fallback in self.TRAINING_DEFAULTS.items():
+            value = getattr(self, name)
+            resolved[name] = value if value != AUTO else self.recipe.get(name, fallback)
+        resolved["matryoshka_dims"] = tuple(int(d) for d in resolved["matryoshka_dims"] or ())
+        return resolved
+
     @property
     def temperature_(self) -> float:
         if self.temperature != AUTO:
@@ -155,8 +196,15 @@ class DenseRetriever(Component):
 
     def fingerprint(self) -> dict[str, Any]:
         query, passage = self.models_
+        from retbench_dense.backbone import backbone_size
+
+        init = None
+        if self.init_ is not None:
+            init = resolve_model(str(self.init_)).identity()
         return {"query_model": query.identity(), "passage_model": passage.identity() if passage else None,
-                "settings": vars(self.settings_), "temperature": self.temperature_}
+                "init": init, "settings": vars(self.settings_), "temperature": self.temperature_,
+                "training": {**self.training_, "matryoshka_dims": list(self.training_["matryoshka_dims"])},
+                "backbone": backbone_size(self.init_ / "query" if self.init_ else query, dim=self.settings_.dim)}
 
     # -- the model ----------------------------------------------------------------------------
     @property
@@ -178,6 +226,8 @@ class DenseRetriever(Component):
     def _start_encoder(self) -> Any:
         from retbench_dense.encoder import BiEncoder, load_tower
 
+        if self.init_ is not None:
+            return self._warm_start()
         query, passage = self.models_
         bidirectional = self.settings_.bidirectional
         q_model, q_tok = load_tower(query.path, revision=_hub_revision(query), dtype=self.dtype,
@@ -186,6 +236,23 @@ class DenseRetriever(Component):
         if passage is not None:
             p_model, p_tok = load_tower(passage.path, revision=_hub_revision(passage), dtype=self.dtype,
                                         bidirectional=bidirectional)
+        return BiEncoder(q_model, q_tok, p_model, p_tok, settings=self.settings_).to(self.device_)
+
+    def _warm_start(self) -> Any:
+        """The towers of a trained bi-encoder, with this retriever's settings; a shared tower
+        is copied into two when the method trains separate towers (ANCE from DPR)."""
+        import copy
+
+        from retbench_dense.encoder import BiEncoder, load_tower
+
+        load = functools.partial(load_tower, revision=None, dtype=self.dtype,
+                                 bidirectional=self.settings_.bidirectional)
+        q_model, q_tok = load(str(self.init_ / "query"))
+        p_model = p_tok = None
+        if (self.init_ / "passage").is_dir():
+            p_model, p_tok = load(str(self.init_ / "passage"))
+        elif self.models_[1] is not None:
+            p_model, p_tok = copy.deepcopy(q_model), q_tok
         return BiEncoder(q_model, q_tok, p_model, p_tok, settings=self.settings_).to(self.device_)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
@@ -239,12 +306,13 @@ class DenseRetriever(Component):
     def fit(self, train: DatasetSplit, *, negatives: Any, workdir: Path, seed: int) -> dict[str, Any]:
         from retbench_dense.training import TrainingSettings, train_bi_encoder
 
+        t = self.training_
         settings = TrainingSettings(
-            epochs=self.epochs, batch_size=self.train_batch_size, learning_rate=self.learning_rate,
-            warmup_ratio=self.warmup_ratio, weight_decay=self.weight_decay,
-            max_grad_norm=self.max_grad_norm, gradient_accumulation=self.gradient_accumulation,
-            hard_negatives=self.hard_negatives, temperature=self.temperature_, max_steps=self.max_steps,
-            checkpoint_every=self.checkpoint_every, seed=seed)
+            epochs=t["epochs"], batch_size=t["train_batch_size"], learning_rate=t["learning_rate"],
+            warmup_ratio=t["warmup_ratio"], weight_decay=t["weight_decay"], max_grad_norm=t["max_grad_norm"],
+            gradient_accumulation=self.gradient_accumulation, hard_negatives=t["hard_negatives"],
+            temperature=self.temperature_, max_steps=self.max_steps, checkpoint_every=self.checkpoint_every,
+            seed=seed, loss=t["loss"], matryoshka_dims=t["matryoshka_dims"])
         self.model_dir_ = None
         self.encoder_ = self._start_encoder()
         report = train_bi_encoder(self, train, sampler=negatives, settings=settings, workdir=workdir)
@@ -264,29 +332,44 @@ def _hub_revision(ref: ModelRef) -> str | None:
 
 
 class DPR(DenseRetriever):
-    """Dense Passage Retrieval (Karpukhin et al., 2020): [CLS] vectors, dot product, separate
-    towers, trained with in-batch negatives plus one BM25 hard negative per question."""
+    """Dense Passage Retrieval (Karpukhin et al., 2020): two towers, [CLS] vectors, dot product,
+    in-batch negatives plus one BM25 hard negative per question shared across the batch.
+    Training defaults are DPR's NQ recipe (``conf/train/biencoder_nq.yaml``)."""
 
     name = "dpr"
+    version = "2"
     hub_models = ("facebook/dpr-question_encoder-single-nq-base", "facebook/dpr-ctx_encoder-single-nq-base")
+    recipe = {"epochs": 40, "train_batch_size": 128, "learning_rate": 2e-5, "weight_decay": 0.0,
+              "max_grad_norm": 2.0, "hard_negatives": 1, "loss": "info-nce"}
 
 
 class ANCE(DenseRetriever):
     """ANCE (Xiong et al., 2021): DPR's architecture trained with negatives from an ANN index
-    of the model being trained, refreshed as it learns."""
+    of the model being trained, refreshed as it learns, warm-started from a BM25-negative DPR
+    model (``init``). Defaults are ANCE's NQ recipe (``commands/run_train_dpr.sh``): the
+    triplet loss, lr 1e-5, batch 16 x 8 GPUs."""
 
     name = "ance"
+    version = "2"
     hub_models = ("castorini/ance-dpr-question-multi", "castorini/ance-dpr-context-multi")
     default_negatives = "ann"
+    recipe = {"train_batch_size": 128, "learning_rate": 1e-5, "weight_decay": 0.0, "max_grad_norm": 2.0,
+              "hard_negatives": 1, "loss": "triplet"}
 
 
 class DRAMA(DenseRetriever):
     """DRAMA (Ma et al., 2025): a pruned Llama with bidirectional attention, mean pooling,
-    normalised vectors, ``Query: `` prefix, Matryoshka dimensions (``dim``). Offline it is
-    built from SmolLM2-135M (Llama architecture) made bidirectional."""
+    normalised vectors, ``Query: `` prefix, one shared tower, trained with Matryoshka
+    dimensions (``matryoshka_dims``; search at a prefix with ``dim``). Offline it is built from
+    SmolLM2-135M (Llama architecture) made bidirectional. Training defaults follow the DRAGON
+    configuration of dpr-scale, which DRAMA is trained with."""
 
     name = "drama"
+    version = "2"
     hub_models = ("facebook/drama-base", None)
     offline_model = "offline:smollm2-135m-instruct"
+    separate_towers = False
     method = {"pooling": "mean", "normalize": True, "query_prefix": "Query: ", "passage_prefix": "",
               "bidirectional": True}
+    recipe = {"epochs": 20, "train_batch_size": 64, "learning_rate": 3e-5, "max_grad_norm": 2.0,
+              "hard_negatives": 1, "loss": "info-nce", "matryoshka_dims": (256,)}

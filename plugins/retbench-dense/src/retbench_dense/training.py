@@ -1,9 +1,12 @@
 """Contrastive training of a bi-encoder (DPR's recipe, generalised).
 
-Loss: InfoNCE with a temperature over every passage in the batch: each question's positive,
-the other questions' positives (in-batch negatives) and the hard negatives the sampler gave
-any question in the batch (shared across the batch, as in DPR). A passage that is also a
-positive of the question is masked out of its negatives. AdamW with linear warm-up and decay,
+Loss ``info-nce`` (DPR, DRAMA): InfoNCE with a temperature over every passage in the batch:
+each question's positive, the other questions' positives (in-batch negatives) and the hard
+negatives the sampler gave any question in the batch (shared across the batch, as in DPR). A
+passage that is also a positive of the question is masked out of its negatives. Loss
+``triplet`` (ANCE's ``--triplet``): a 2-way softmax of each question over its positive and its
+own hard negative, no in-batch negatives. ``matryoshka_dims`` (DRAMA, MRL): the loss is summed
+over the full vectors and each listed prefix of them, each normalised as at search time. AdamW with linear warm-up and decay,
 gradient clipping and accumulation. A checkpoint (model, optimizer, scheduler, losses) is
 written every ``checkpoint_every`` optimizer steps; a killed run resumes from it.
 """
@@ -38,6 +41,17 @@ class TrainingSettings:
     max_steps: int | None = None
     checkpoint_every: int = 50
     seed: int = 0
+    loss: str = "info-nce"
+    matryoshka_dims: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got '{self.loss}'")
+        if any(d <= 0 for d in self.matryoshka_dims):
+            raise ConfigError(f"matryoshka_dims must be positive, got {list(self.matryoshka_dims)}")
+
+
+LOSSES = ("info-nce", "triplet")
 
 
 def training_items(train: DatasetSplit) -> list[dict[str, Any]]:
@@ -47,7 +61,8 @@ def training_items(train: DatasetSplit) -> list[dict[str, Any]]:
     for qid, judged in train.qrels.items():
         positives = [d for d, rel in judged.items() if rel > 0 and d in known]
         if positives and qid in train.queries:
-            items.append({"qid": qid, "query": train.queries[qid], "positives": positives})
+            items.append({"qid": qid, "query": train.queries[qid], "positives": positives,
+                          "answers": list(train.answers.get(qid, []))})
     if not items:
         raise ConfigError(f"{train.name} ({train.split}): no question has a relevant passage in the corpus")
     return items
@@ -58,6 +73,20 @@ def info_nce(queries: torch.Tensor, passages: torch.Tensor, mask: torch.Tensor, 
     scores = queries @ passages.T / temperature
     scores = scores.masked_fill(mask, float("-inf"))
     return torch.nn.functional.cross_entropy(scores, torch.arange(len(queries), device=scores.device))
+
+
+def triplet(queries: torch.Tensor, passages: torch.Tensor, negative_of: list[int | None],
+            temperature: float) -> torch.Tensor:
+    """ANCE's triplet loss: -log softmax over (own positive, own hard negative); question i's
+    positive is passage i, its negative passage ``negative_of[i]`` (questions without one skip)."""
+    rows = [i for i, j in enumerate(negative_of) if j is not None]
+    if not rows:
+        raise ConfigError("loss 'triplet' needs a hard negative per question (hard_negatives >= 1 and a sampler)")
+    q = queries[rows]
+    positive = (q * passages[rows]).sum(-1)
+    negative = (q * passages[[negative_of[i] for i in rows]]).sum(-1)
+    logits = torch.stack([positive, negative], dim=1) / temperature
+    return -torch.nn.functional.log_softmax(logits, dim=1)[:, 0].mean()
 
 
 def false_negative_mask(batch: list[dict[str, Any]], passage_ids: list[str]) -> torch.Tensor:
@@ -131,7 +160,7 @@ def train_bi_encoder(retriever: Any, train: DatasetSplit, *, sampler: Any, setti
         state["micro"] = micro
         state["losses"].append(round(pending, 5))
         pending = 0.0
-        if sampler is not None and hasattr(sampler, "on_step"):
+        if sampler is not None and hasattr(sampler, "on_step") and micro < len(schedule):  # none after the last
             sampler.on_step(state["step"], items=items, corpus=corpus, retriever=retriever)
             encoder.train()
         if state["step"] % settings.checkpoint_every == 0 and micro < len(schedule):
@@ -151,10 +180,17 @@ def _batch_loss(encoder, batch, sampler, corpus, retriever, settings: TrainingSe
     stored = iter(corpus.get([c for c in chosen if not isinstance(c, Passage)]))
     separator = encoder.settings.title_separator
     texts = [passage_text(c if isinstance(c, Passage) else next(stored), separator) for c in chosen]
-    q = encoder.embed([item["query"] for item in batch], side="query")
-    p = encoder.embed(texts, side="passage")
+    q = encoder.pooled([item["query"] for item in batch], side="query")
+    p = encoder.pooled(texts, side="passage")
+    full = encoder.settings.dim or q.shape[1]
+    dims = [full] + sorted({d for d in settings.matryoshka_dims if d < full}, reverse=True)
+    if settings.loss == "triplet":
+        starts = [len(batch) + sum(len(n) for n in negatives[:i]) for i in range(len(batch))]
+        negative_of = [start if negatives[i] else None for i, start in enumerate(starts)]
+        return sum(triplet(encoder.finish(q, d), encoder.finish(p, d), negative_of, settings.temperature)
+                   for d in dims)
     mask = false_negative_mask(batch, passage_ids).to(q.device)
-    return info_nce(q, p, mask, settings.temperature)
+    return sum(info_nce(encoder.finish(q, d), encoder.finish(p, d), mask, settings.temperature) for d in dims)
 
 
 def _save_checkpoint(path: Path, encoder, optimizer, scheduler, state: dict[str, Any]) -> None:
@@ -171,7 +207,7 @@ def _report(losses: list[float], items, sampler, settings: TrainingSettings, sec
     return {
         "steps": len(losses),
         "train_items": len(items),
-        "settings": asdict(settings),
+        "settings": {**asdict(settings), "matryoshka_dims": list(settings.matryoshka_dims)},
         "negatives": getattr(sampler, "name", None) or "in-batch only",
         "negatives_log": list(getattr(sampler, "log", [])),
         "loss_curve": losses,
