@@ -5,8 +5,8 @@ A finished entry's manifest lists every file under it with its size and sha256, 
 of the manifest itself: an edited, truncated or missing file, or an edited manifest, makes the
 entry damaged, and a damaged entry is recomputed with a warning, never served. Files are hashed
 again only when their (size, mtime, ctime, inode) changed since they last verified, so a cached
-run over a large index does not re-hash it; any write moves ``ctime``, which cannot be set back. Manifests
-written before sealing existed (no ``files``) are trusted as before.
+run over a large index does not re-hash it; any write moves ``ctime``, which cannot be set back.
+Manifests written before sealing existed (no ``files``) are trusted as before.
 
 ``--overwrite always`` computes a stage into ``<key>.new-<token>`` next to the entry, then swaps
 it with the entry in one ``renameat2(RENAME_EXCHANGE)`` (two renames where the system lacks

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -46,13 +48,14 @@ def test_typecheck_follows_the_annotations():
     class Thing:
         name = "thing"
 
-        def __init__(self, k1: float = 0.9, layers: list[int] | None = None, mode: "Literal['a', 'b']" = "a",
-                     path: "Path | None" = None, other: "SomethingUnknown" = None) -> None:  # noqa: F821
+        def __init__(self, k1: float = 0.9, layers: list[int] | None = None, mode: Literal["a", "b"] = "a",
+                     path: Path | None = None, other: SomethingUnknown = None) -> None:  # noqa: F821
             pass
 
     check_params(Thing, {"k1": 1, "layers": [1, 2], "mode": "b", "path": "/x", "other": object()}, kind="retriever")
     for params, expected in (({"k1": "abc"}, "expects float"), ({"layers": [1, "x"]}, "expects list[int] | None"),
-                             ({"mode": "c"}, "expects Literal"), ({"k1": True}, "expects float")):
+                             ({"mode": "c"}, "expects Literal"), ({"k1": True}, "expects float"),
+                             ({"path": 3}, "expects Path | None")):
         with pytest.raises(ConfigError, match=expected):
             check_params(Thing, params, kind="retriever")
 
