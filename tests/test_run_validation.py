@@ -84,3 +84,11 @@ def test_a_raising_observer_is_named_and_neither_fails_the_run_nor_stops_a_grid(
         records = [evaluate(RunConfig(dataset="mock", retriever=r), pm=pm, cache=retbench_cache)
                    for r in ("oracle", "reverse")]
     assert records[0].metrics["nDCG@10"] == 1.0 and records[1].metrics
+
+
+def test_a_toml_value_of_the_wrong_type_names_file_and_key(invoke, tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text('dataset = "mock"\nretriever = "counting"\nk = "ten"\n')
+    assert str(invoke("run", "--config", str(toml)).exception) == f"{toml}: key 'k' expects int, got 'ten' (str)"
+    toml.write_text('dataset = "mock"\nretriever = "counting"\nretriever_args = 3\n')
+    assert "key 'retriever_args' expects dict[str, Any], got 3" in str(invoke("run", "--config", str(toml)).exception)
