@@ -42,6 +42,7 @@ def print_warnings_with(show: Callable[[str], None]) -> None:
 
 def describe(role: str, described: dict[str, Any] | None) -> str:
     """``retriever 'bm25' (plugin 'bm25', retbench-bm25 0.3.0)`` from a run's component description."""
+    role = role.split(":")[0]  # "augmenter:crop" -> augmenter 'crop'
     if not described:
         return role
     where = [f"plugin '{described['plugin']}'"] if described.get("plugin") else []

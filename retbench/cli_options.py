@@ -61,6 +61,11 @@ def config_values(params: dict[str, Any]) -> dict[str, Any]:
     from retbench.config import load_toml
 
     values = load_toml(params["config_file"]) if params.get("config_file") else {}
+    if values:
+        from retbench.config import RunConfig
+        from retbench.typecheck import check_config_file
+
+        check_config_file(RunConfig, values, path=params["config_file"])
     for key in ("retriever", "reader", "injector", "dataset", "split", "k", "read_k", "limit", "sample", "per_type",
                 "data_dir",
                 "seed", "fit_split", "negatives", "generator", "augment", "augment_generator", "augment_ratio",

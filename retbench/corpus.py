@@ -82,11 +82,10 @@ def prepare_corpus(
             del table
             target.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target / "corpus.arrow")
-            atomic_write_json(
-                manifest,
-                {"fingerprint": digest.hexdigest(), "rows": rows, "source": str(source),
-                 "arrow_bytes": (target / "corpus.arrow").stat().st_size},
-            )
+            from retbench.integrity import seal
+
+            atomic_write_json(manifest, seal({"fingerprint": digest.hexdigest(), "rows": rows, "source": str(source),
+                                              "arrow_bytes": (target / "corpus.arrow").stat().st_size}, target))
         finally:
             tmp.unlink(missing_ok=True)
         return Corpus.open(target / "corpus.arrow", fingerprint=digest.hexdigest())
@@ -113,9 +112,15 @@ def _read_only_and_prepared(target: Path) -> bool:
 
 
 def _open_prepared(target: Path) -> tuple[Corpus | None, str]:
-    """The prepared corpus, or None and why it cannot be used (truncated, replaced, unreadable)."""
+    """The prepared corpus, or None and why it cannot be used: the manifest seals the Arrow file
+    (size and sha256, re-hashed only when its stat changed, see :mod:`retbench.integrity`)."""
     import pyarrow as pa
 
+    from retbench.integrity import damage
+
+    problem = damage(target / "manifest.json", target)
+    if problem:
+        return None, problem
     try:
         info = json.loads((target / "manifest.json").read_text("utf-8"))
         arrow = target / "corpus.arrow"

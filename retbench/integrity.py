@@ -3,8 +3,10 @@ are cleaned.
 
 A finished entry's manifest lists every file under it with its size and sha256, plus a digest
 of the manifest itself: an edited, truncated or missing file, or an edited manifest, makes the
-entry damaged, and a damaged entry is recomputed with a warning, never served. Manifests
-written before sealing existed (no ``files``) are trusted as before.
+entry damaged, and a damaged entry is recomputed with a warning, never served. Files are hashed
+again only when their (size, mtime, ctime, inode) changed since they last verified, so a cached
+run over a large index does not re-hash it; any write moves ``ctime``, which cannot be set back.
+Manifests written before sealing existed (no ``files``) are trusted as before.
 
 ``--overwrite always`` computes a stage into ``<key>.new-<token>`` next to the entry, then swaps
 it with the entry in one ``renameat2(RENAME_EXCHANGE)`` (two renames where the system lacks
@@ -34,6 +36,7 @@ from retbench.errors import RetbenchError
 if TYPE_CHECKING:
     from retbench.cache import Stage
 
+VERIFIED = ".verified.json"  # (size, mtime, ctime, inode) of each file when it last hashed right
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 LINK_TTL_SECONDS = 24 * 3600  # how long a swapped-in entry's build path keeps resolving
@@ -71,7 +74,7 @@ def seal(manifest: dict[str, Any], entry: Path) -> dict[str, Any]:
     """``manifest`` with the table of the entry's files and its own digest added."""
     files = {}
     for path in sorted(entry.rglob("*")):
-        if path.is_file() and not path.is_symlink() and path.name != "manifest.json":
+        if path.is_file() and not path.is_symlink() and path.name not in ("manifest.json", VERIFIED):
             files[path.relative_to(entry).as_posix()] = [path.stat().st_size, _sha256(path)]
     sealed = {**manifest, "files": files}
     return {**sealed, "digest": _digest(sealed)}
@@ -90,14 +93,31 @@ def damage(manifest_path: Path, entry: Path) -> str | None:
     body = {k: v for k, v in manifest.items() if k != "digest"}
     if manifest.get("digest") != _digest(body):
         return "manifest edited"
-    for name, (size, digest) in manifest["files"].items():
+    stats = {}
+    for name, (size, _) in manifest["files"].items():
         path = entry / name
         if not path.is_file():
             return f"{name} missing"
-        if path.stat().st_size != size:
-            return f"{name} has {path.stat().st_size} bytes, expected {size}"
-        if _sha256(path) != digest:
+        stat = path.stat()
+        if stat.st_size != size:
+            return f"{name} has {stat.st_size} bytes, expected {size}"
+        stats[name] = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+    memo_path = entry / VERIFIED
+    memo = {"digest": manifest["digest"], "stats": stats}
+    try:
+        if json.loads(memo_path.read_text("utf-8")) == memo:
+            return None  # hashed before, and no file was written since (ctime cannot be set back)
+    except (OSError, ValueError):
+        pass
+    for name, (_, digest) in manifest["files"].items():
+        if _sha256(entry / name) != digest:
             return f"{name} changed"
+    try:
+        from retbench.cache import atomic_write_json
+
+        atomic_write_json(memo_path, memo)
+    except OSError:  # a read-only cache hashes again next time
+        pass
     return None
 
 

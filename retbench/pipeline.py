@@ -48,11 +48,11 @@ def _queries_fingerprint(split: DatasetSplit) -> str:
     return digest.hexdigest()
 
 
-def load_split(dataset: Any, spec: str, *, workdir: Path) -> DatasetSplit:
+def load_split(dataset: Any, spec: str, *, workdir: Path, option: str = "--split") -> DatasetSplit:
     """A split or a slice of it (``test[:1000]``): see :mod:`retbench.splits`."""
     from retbench.splits import load_split as load
 
-    return load(dataset, spec, workdir=workdir)
+    return load(dataset, spec, workdir=workdir, option=option)
 
 
 def _shards(items: list[str], size: int) -> list[list[str]]:
@@ -152,10 +152,8 @@ class _Run:
         if not trainable:
             names = " or ".join(n for n in (self.config.retriever, self.config.reader) if n)
             raise ConfigError(f"--fit-split given, but {names} cannot be trained (no fit method)")
-        from retbench.splits import load_split as load
-
-        train = load(self.c.dataset, self.config.fit_split, workdir=self.cache.home / "prepared",
-                     option="--fit-split")
+        train = load_split(self.c.dataset, self.config.fit_split, workdir=self.cache.home / "prepared",
+                           option="--fit-split")
         train_key = {"name": train.name, "split": train.split, "revision": train.revision}
         if self.c.retriever in trainable:
             retriever_train, augment_key = self.augmented(train)

@@ -2,14 +2,16 @@
 
 A retriever's run is cut to ``k`` (best scores first), must hold finite numeric scores and ids
 of the corpus, and may only answer the queries it was asked; a reader must return one
-:class:`~retbench.types.Answer` per question. Anything else is a :class:`ComponentError` naming
+:class:`~retbench.types.Answer` per question; a negative sampler one list of corpus ids (or
+Passages) per training item, none of them its positives (trainers call
+:func:`checked_negatives`). Anything else is a :class:`ComponentError` naming
 the component, raised before the shard is written, so nothing invalid is ever committed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Container, Mapping
+from collections.abc import Collection, Container, Mapping, Sequence
 from typing import Any
 
 from retbench.attribution import ComponentError, warn
@@ -75,3 +77,30 @@ def checked_answers(answers: Any, queries: Collection[str], *, who: str) -> list
     if bad:
         raise ComponentError(f"{who}: the answer to {bad[0]!r} has a text that is not a str or extra not a dict")
     return [by_qid[q] for q in queries]
+
+
+def checked_negatives(negatives: Any, batch: Sequence[Mapping[str, Any]], *, k: int, corpus: Container[str],
+                      who: str) -> list[list[Any]]:
+    """A negative sampler's picks validated: one list per batch item, of corpus ids or Passages
+    (passages it wrote), never the item's own positives; more than ``k`` keeps the first ``k``."""
+    from retbench.types import Passage
+
+    if not isinstance(negatives, list) or len(negatives) != len(batch):
+        got = len(negatives) if isinstance(negatives, list) else type(negatives).__name__
+        raise ComponentError(f"{who}: sample returned {got} for a batch of {len(batch)}, expected one list per item")
+    out, cut = [], 0
+    for item, picks in zip(batch, negatives):
+        if not isinstance(picks, (list, tuple)):
+            raise ComponentError(f"{who}: sample returned {type(picks).__name__} for {item['qid']!r}, expected a list")
+        for pick in picks:
+            if isinstance(pick, Passage):
+                continue
+            if not isinstance(pick, str) or pick not in corpus:
+                raise ComponentError(f"{who}: negative {pick!r} for {item['qid']!r} is not in the corpus")
+            if pick in item.get("positives", ()):
+                raise ComponentError(f"{who}: negative {pick!r} for {item['qid']!r} is one of its positives")
+        cut += len(picks) > k
+        out.append(list(picks)[:k])
+    if cut:
+        warn(f"{who}: sample returned more than k={k} negatives for {cut} item(s); kept the first {k}")
+    return out

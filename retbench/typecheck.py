@@ -32,6 +32,16 @@ def check_params(cls: type, params: dict[str, Any], *, kind: str) -> None:
                           f"{_describe(expected)}, got {value!r} ({type(value).__name__})")
 
 
+def check_config_file(cls: type, values: dict[str, Any], *, path: str) -> None:
+    """Raise ConfigError naming the file and key of the first TOML value of the wrong type."""
+    hints = _hints(cls)
+    for key, value in values.items():
+        expected = hints.get(key, _UNCHECKED)
+        if expected is not _UNCHECKED and not _fits(value, expected):
+            raise ConfigError(f"{path}: key '{key}' expects {_describe(expected)}, got {value!r} "
+                              f"({type(value).__name__})")
+
+
 def _hints(cls: type) -> dict[str, Any]:
     """The constructor's annotations, each resolved on its own (one unresolvable name, e.g. a
     TYPE_CHECKING import, leaves only that parameter unchecked)."""

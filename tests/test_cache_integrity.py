@@ -223,3 +223,33 @@ def test_a_full_disk_names_the_stage_and_the_file(retbench_cache, monkeypatch):
     with pytest.raises(RetbenchError, match=r"^stage 'index': disk full or over quota writing "
                                             r"\S*/index/[0-9a-f]{64}/manifest.json \(No space left on device\)"):
         _run(retbench_cache)
+
+
+def test_a_same_size_same_mtime_edit_after_a_verified_read_is_still_caught(retbench_cache):
+    first = _run(retbench_cache)
+    assert _run(retbench_cache).cached  # this read verified the entry and memoised its file stats
+    search = retbench_cache.home / "search" / first.stages["search"]["key"]
+    assert (search / ".verified.json").is_file()
+    shard = sorted(search.glob("shards-*/*.json"))[0]
+    stat = shard.stat()
+    text = shard.read_text()
+    edited = text.replace('"d1"', '"d9"', 1) if '"d1"' in text else text.replace('"d2"', '"d9"', 1)
+    assert edited != text and len(edited) == len(text)
+    shard.write_text(edited)
+    os.utime(shard, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.warns(RetbenchWarning, match="changed"):
+        again = _run(retbench_cache)
+    assert not again.cached and again.metrics == first.metrics
+
+
+def test_a_prepared_corpus_flipped_in_place_is_prepared_again(beir_folder, tmp_path):
+    folder = beir_folder()
+    first = _beir_run(folder, tmp_path / "home")
+    arrow = next((tmp_path / "home" / "prepared" / "corpus").glob("*/corpus.arrow"))
+    data = bytearray(arrow.read_bytes())
+    at = data.find(b"alpha")
+    data[at:at + 5] = b"omega"  # same size, same row count: only the hash tells
+    arrow.write_bytes(bytes(data))
+    with pytest.warns(RetbenchWarning, match="corpus.arrow changed"):
+        second = _beir_run(folder, tmp_path / "home")
+    assert second.metrics == first.metrics

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -46,13 +48,14 @@ def test_typecheck_follows_the_annotations():
     class Thing:
         name = "thing"
 
-        def __init__(self, k1: float = 0.9, layers: list[int] | None = None, mode: "Literal['a', 'b']" = "a",
-                     path: "Path | None" = None, other: "SomethingUnknown" = None) -> None:  # noqa: F821
+        def __init__(self, k1: float = 0.9, layers: list[int] | None = None, mode: Literal["a", "b"] = "a",
+                     path: Path | None = None, other: SomethingUnknown = None) -> None:  # noqa: F821
             pass
 
     check_params(Thing, {"k1": 1, "layers": [1, 2], "mode": "b", "path": "/x", "other": object()}, kind="retriever")
     for params, expected in (({"k1": "abc"}, "expects float"), ({"layers": [1, "x"]}, "expects list[int] | None"),
-                             ({"mode": "c"}, "expects Literal"), ({"k1": True}, "expects float")):
+                             ({"mode": "c"}, "expects Literal"), ({"k1": True}, "expects float"),
+                             ({"path": 3}, "expects Path | None")):
         with pytest.raises(ConfigError, match=expected):
             check_params(Thing, params, kind="retriever")
 
@@ -81,3 +84,11 @@ def test_a_raising_observer_is_named_and_neither_fails_the_run_nor_stops_a_grid(
         records = [evaluate(RunConfig(dataset="mock", retriever=r), pm=pm, cache=retbench_cache)
                    for r in ("oracle", "reverse")]
     assert records[0].metrics["nDCG@10"] == 1.0 and records[1].metrics
+
+
+def test_a_toml_value_of_the_wrong_type_names_file_and_key(invoke, tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text('dataset = "mock"\nretriever = "counting"\nk = "ten"\n')
+    assert str(invoke("run", "--config", str(toml)).exception) == f"{toml}: key 'k' expects int, got 'ten' (str)"
+    toml.write_text('dataset = "mock"\nretriever = "counting"\nretriever_args = 3\n')
+    assert "key 'retriever_args' expects dict[str, Any], got 3" in str(invoke("run", "--config", str(toml)).exception)

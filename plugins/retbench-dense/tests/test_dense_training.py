@@ -151,3 +151,19 @@ def test_a_checkpoint_holding_code_is_refused_not_run(retbench_tiny_bert, tmp_pa
         tiny_dpr(retbench_tiny_bert, max_steps=1).fit(mock_split("train"), negatives=InBatch(), workdir=tmp_path,
                                                       seed=0)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(("picks", "message"), [(lambda item: ["not-a-doc"], "is not in the corpus"),
+                                                (lambda item: item["positives"][:1], "one of its positives")])
+def test_invalid_negatives_are_refused_naming_the_sampler(retbench_tiny_bert, tmp_path, picks, message):
+    from retbench.attribution import ComponentError
+
+    class Broken(InBatch):
+        name = "broken-negatives"
+
+        def sample(self, batch, **kwargs):
+            return [picks(item) for item in batch]
+
+    with pytest.raises(ComponentError, match=f"negative sampler 'broken-negatives': negative .* {message}"):
+        tiny_dpr(retbench_tiny_bert, max_steps=1).fit(mock_split("train"), negatives=Broken(), workdir=tmp_path,
+                                                      seed=0)

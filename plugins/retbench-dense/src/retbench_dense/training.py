@@ -23,7 +23,9 @@ from typing import Any
 import torch
 
 from retbench import ConfigError, DatasetSplit, Passage, track
+from retbench.attribution import attributed
 from retbench.cache import atomic_write_bytes
+from retbench.results import checked_negatives
 from retbench_dense.settings import passage_text
 
 
@@ -173,8 +175,11 @@ def _batch_loss(encoder, batch, sampler, corpus, retriever, settings: TrainingSe
     positives = [_positive(item, settings.seed, epoch) for item in batch]
     negatives: list[list[str]] = [[] for _ in batch]
     if sampler is not None:
-        negatives = sampler.sample(batch, corpus=corpus, retriever=retriever, k=settings.hard_negatives,
-                                   seed=settings.seed * 1_000_003 + micro)
+        who = f"negative sampler '{getattr(sampler, 'name', type(sampler).__name__)}'"
+        with attributed(who, "sample"):
+            picked = sampler.sample(batch, corpus=corpus, retriever=retriever, k=settings.hard_negatives,
+                                    seed=settings.seed * 1_000_003 + micro)
+        negatives = checked_negatives(picked, batch, k=settings.hard_negatives, corpus=corpus, who=who)
     chosen = positives + [negative for picks in negatives for negative in picks]
     passage_ids = [c.id if isinstance(c, Passage) else c for c in chosen]
     stored = iter(corpus.get([c for c in chosen if not isinstance(c, Passage)]))
