@@ -118,7 +118,7 @@ def test_identity_names_compute_type_and_engine(tiny):
 
 def test_bad_compute_type_is_a_clear_error(tiny):
     with pytest.raises(ConfigError, match="compute_type must be one of"):
-        ct2(tiny, compute_type="int3").fingerprint()
+        ct2(tiny, compute_type="int3").validate()
 
 
 def test_a_lora_component_refuses_ct2_and_names_hf(tiny):
