@@ -118,4 +118,20 @@ def test_identity_names_compute_type_and_engine(tiny):
 
 def test_bad_compute_type_is_a_clear_error(tiny):
     with pytest.raises(ConfigError, match="compute_type must be one of"):
-        ct2(tiny, compute_type="int3").fingerprint()
+        ct2(tiny, compute_type="int3").validate()
+
+
+def test_a_lora_component_refuses_ct2_and_names_hf(tiny):
+    from retbench.capabilities import check_generator
+
+    class Parametric:
+        name = "prag"
+        generator_requires = frozenset({"lora"})
+
+    gen = ct2(tiny)
+    with pytest.raises(ConfigError) as error:
+        check_generator([("reader", Parametric())], gen, alternatives=[HFGenerator, CT2Generator])
+    message = str(error.value)
+    assert "reader 'prag'" in message and "generator 'ct2' cannot" in message and "--generator hf" in message
+    assert getattr(gen, "lm_", None) is None  # refused before anything was loaded
+    check_generator([("reader", Parametric())], HFGenerator(model=str(tiny)), alternatives=[CT2Generator])

@@ -131,12 +131,17 @@ class CT2Generator(OneModel, Component):
     @property
     def compute_type_(self) -> str:
         """``auto``: int8 on the CPU, float16 on CUDA."""
+        self.validate()
         if self.compute_type == AUTO:
             return "float16" if self.device_ == "cuda" else "int8"
-        if self.compute_type not in COMPUTE_TYPES:
+        return self.compute_type
+
+    def validate(self) -> None:
+        """Settings checked before any model loads: the engine is installed, the compute type known."""
+        _ctranslate2()
+        if self.compute_type != AUTO and self.compute_type not in COMPUTE_TYPES:
             raise ConfigError(f"ct2: compute_type must be one of auto, {', '.join(COMPUTE_TYPES)}, "
                               f"got '{self.compute_type}'")
-        return self.compute_type
 
     def fingerprint(self) -> dict[str, Any]:
         return {"model": self.model_ref_.identity(), "compute_type": self.compute_type_,
