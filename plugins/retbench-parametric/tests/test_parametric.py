@@ -152,6 +152,13 @@ def test_augmentation_prompts_are_injector_parameters(retbench_tiny_llama, tmp_p
     short.set_generator(generator)
     assert PragInjector().lora_store(generator, short, tmp_path / "x").folder != PragInjector().lora_store(
         generator, reader, tmp_path / "x").folder  # the training format is part of the key
+    from retbench_parametric.readers import DyPragReader, PragReader
+
+    prag_reader, dyprag_reader = PragReader(), DyPragReader()
+    for other in (prag_reader, dyprag_reader):
+        other.set_generator(generator)
+    assert PragInjector().lora_store(generator, prag_reader, tmp_path / "x").folder == DyPragInjector().lora_store(
+        generator, dyprag_reader, tmp_path / "x").folder  # prag and DyPRAG's training data share LoRAs
     with pytest.raises(ConfigError, match="augment_args \\['qa_prompt'\\] unknown"):
         PragInjector(augment_args={"qa_prompt": prompt}).augmenter()
 

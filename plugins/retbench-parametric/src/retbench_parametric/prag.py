@@ -43,9 +43,9 @@ def training_texts(item: AugmentedPassage, reader: Any) -> list[str]:
 
 
 def training_format(reader: Any) -> dict[str, Any]:
-    """What shapes the training texts besides the generator (a LoRA store key part)."""
-    return {"reader": getattr(reader, "name", type(reader).__name__),
-            "template": reader.prompt_text("{question}", [Passage("p", "{passage}")]),
+    """What shapes the training texts besides the generator (a LoRA store key part): the
+    reader's prompt and answer turn, not its name, so ``prag`` and ``dyprag`` share LoRAs."""
+    return {"template": reader.prompt_text("{question}", [Passage("p", "{passage}")]),
             "answer": reader.training_text("{question}", [], "{answer}")}
 
 
