@@ -359,9 +359,6 @@ def test_dyprag_translator_moves_toward_the_prag_loras(retbench_tiny_llama, retb
     assert fit["passages"] >= 2 and fit["bytes"] > 0
     assert {"encode", "translate", "merge", "generate"} <= set(record.cost["online_seconds"])
     assert record.cost["storage_bytes"] == fit["bytes"]  # DyPRAG stores no per-passage LoRA
-    prag = evaluate(config(retbench_tiny_llama, "prag", injector_args={"learning_rate": 1e-2}), pm=manager(),
-                    cache=retbench_cache)
-    assert record.cost["online_seconds_per_question"] < prag.cost["offline_seconds_per_passage"]
     assert "dyprag [trained: train]" in retbench.leaderboard.system_label(record)
     ablation = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train",
                                injector_args={**args, "kl_weight": 0.0}), pm=manager(), cache=retbench_cache)
