@@ -34,8 +34,8 @@ from retbench.datasets.multihop import TwoWikiMultihopQA
 from retbench.pipeline import load_split
 from retbench_bm25.retriever import BM25
 from retbench_parametric.dyprag import DyPragInjector, retrieved_passages
+from retbench_parametric.readers import DyPragReader, PragReader
 from retbench_readers.hf_generator import HFGenerator
-from retbench_readers.rag import RagReader
 
 
 def delta(a: torch.Tensor, b: torch.Tensor, scaling: float) -> torch.Tensor:
@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--fit", default="dev[300:330]")
     parser.add_argument("--eval", default="dev[:30]")
     parser.add_argument("--augment-args", default="{}", help="JSON, as given to the acceptance runs")
+    parser.add_argument("--injector-args", default="{}", help="JSON: other DyPRAG settings of the run checked")
     parser.add_argument("--gradient-steps", type=int, default=5)
     parser.add_argument("--passages", type=int, default=12, help="evaluated passages for the ΔW and likelihood rows")
     args = parser.parse_args()
@@ -68,9 +69,10 @@ def main() -> None:
     retriever = BM25()
     retriever.index(fit.corpus, workdir=home / "checks-bm25")
     generator = HFGenerator()
-    reader = RagReader()
+    reader, prag_reader = DyPragReader(), PragReader()  # as in the acceptance runs' records
     reader.set_generator(generator)
-    injector = DyPragInjector(augment_args=json.loads(args.augment_args))
+    prag_reader.set_generator(generator)
+    injector = DyPragInjector(augment_args=json.loads(args.augment_args), **json.loads(args.injector_args))
     inject_dir = home / "inject" / "checks"
     rows: list[tuple[str, str]] = []
 
@@ -88,7 +90,7 @@ def main() -> None:
     rows += gradient_shares(injector, train_passages, reader, generator, inject_dir, args.gradient_steps)
 
     eval_passages = retrieved_passages(evaluated, retriever, 3)[: args.passages]
-    store = injector.ensure_loras(eval_passages, reader=reader, inject_dir=inject_dir)
+    store = injector.ensure_loras(eval_passages, reader=prag_reader, inject_dir=inject_dir)
     items = injector.augment(eval_passages, generator=generator, inject_dir=inject_dir)
     prompts = [reader.prompt_text(q, []) for q in list(evaluated.queries.values())[:8]]
     base = generator.generate(prompts, prefix=reader.prefix_)

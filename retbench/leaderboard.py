@@ -71,7 +71,7 @@ def _component_name(record: RunRecord, role: str) -> str | None:
     if role == "augment" and "augment" in record.training:
         return record.training["augment"]["recipe"]
     name = record.config.get(role)
-    if role == "generator" and not name:
+    if role in ("generator", "injector") and not name:  # the reader's default generator / injector
         name = (record.components.get(role) or {}).get("name")
     return name
 
@@ -97,8 +97,11 @@ def _label(record: RunRecord, shown: Any) -> str:
         parts.append(text)
     if record.config.get("reader"):
         text = part("reader")
+        implied = shown("injector", _component_name(record, "injector"), record.config.get("injector_args") or {})
         if record.config.get("injector"):
             text += "/" + part("injector")
+        elif implied:  # arguments of the injector the reader implies (--reader dyprag --injector-arg ...)
+            text += f" ({_args_text(implied)})"
         if {"fit-reader", "fit-injector"} & set(record.training):
             text += f" [trained: {record.config['fit_split']}]"
         parts.append(text)

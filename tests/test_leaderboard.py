@@ -232,3 +232,48 @@ def test_answer_metrics_can_be_pinned(invoke, qa_records, tmp_path):
                         .replace(f'value = {record.metrics["F1"]:.4f}\n', "", 1))
     moved = invoke("leaderboard", "check", *args)
     assert moved.exit_code != 0 and "F1 = " in moved.output and "outside 2.0" in moved.output
+
+
+class _FirstPassages:
+    """An injector with an argument, implied by the reader below (as ``--reader dyprag`` implies ``dyprag``)."""
+
+    name = "first"
+    version = "1"
+
+    def __init__(self, count: int = 1) -> None:
+        self.count = count
+
+    def prepare(self, passages, *, reader, workdir):
+        from retbench import Injection
+
+        return Injection(kind=self.name, passages=list(passages)[: self.count])
+
+
+def test_labels_show_the_arguments_of_an_injector_the_reader_implies(retbench_cache):
+    from retbench import hookimpl
+    from retbench.component import Component
+    from retbench.leaderboard import build_board
+    from retbench.testing.mocks import EchoReader
+
+    class Injector(_FirstPassages, Component):
+        pass
+
+    class Reader(EchoReader):
+        name = "echo-first"
+        injector = "first"
+
+    class Plugin:
+        @hookimpl
+        def retbench_register_injectors(self, register):
+            register(Injector)
+
+        @hookimpl
+        def retbench_register_readers(self, register):
+            register(Reader)
+
+    pm = make_plugin_manager(Plugin())
+    records = [evaluate(RunConfig(dataset="sample", retriever="counting", reader="echo-first",
+                                  injector_args={"count": count}), pm=pm, cache=retbench_cache)
+               for count in (1, 2)]
+    labels = build_board(records, answer_metrics={"EM", "F1"}).labels
+    assert sorted(labels) == ["counting + echo-first (count=1)", "counting + echo-first (count=2)"]
