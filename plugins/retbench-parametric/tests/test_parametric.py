@@ -366,7 +366,8 @@ def test_dyprag_translator_moves_toward_the_prag_loras(retbench_tiny_llama, retb
     assert fit["passages"] >= 2 and fit["bytes"] > 0
     assert {"encode", "translate", "merge", "generate"} <= set(record.cost["online_seconds"])
     assert record.cost["storage_bytes"] == fit["bytes"]  # DyPRAG stores no per-passage LoRA
-    assert "dyprag [trained: train]" in retbench.leaderboard.system_label(record)
+    label = retbench.leaderboard.system_label(record)
+    assert "dyprag (learning_rate=0.01, translator_epochs=6, translator_lr=0.003) [trained: train]" in label
     ablation = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train",
                                injector_args={**args, "kl_weight": 0.0}), pm=manager(), cache=retbench_cache)
     assert ablation.stages["fit-injector"]["key"] != record.stages["fit-injector"]["key"]
