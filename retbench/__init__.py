@@ -32,12 +32,14 @@ import pluggy
 
 hookimpl = pluggy.HookimplMarker("retbench")
 
+from retbench.attribution import attributed  # noqa: E402
 from retbench.component import Component  # noqa: E402
 from retbench.config import RunConfig  # noqa: E402
 from retbench.errors import ConfigError, DataFormatError, RetbenchError  # noqa: E402
 from retbench.pipeline import evaluate  # noqa: E402
 from retbench.plugins import get_plugin_manager  # noqa: E402
 from retbench.progress import track  # noqa: E402
+from retbench.results import checked_negatives  # noqa: E402
 from retbench.types import (  # noqa: E402
     Answer,
     Corpus,
@@ -67,8 +69,21 @@ __all__ = [
     "RunConfig",
     "RunRecord",
     "RetbenchError",
+    "attributed",
+    "checked_negatives",
     "evaluate",
     "get_plugin_manager",
+    "has_answer",
     "hookimpl",
     "track",
 ]
+
+
+def __getattr__(name: str):
+    """``has_answer`` (DPR's answer matching) loads on first use: it imports ``regex``, which
+    plugin discovery and cached runs need not pay for."""
+    if name == "has_answer":
+        from retbench.metrics.qa import has_answer
+
+        return has_answer
+    raise AttributeError(f"module 'retbench' has no attribute {name!r}")

@@ -58,7 +58,7 @@ def _ranked_negatives(run: Mapping[str, Mapping[str, float]], items: Sequence[Ma
     (DPR's and ANCE's rule for QA data; questions without answers are not filtered).
     ``keep``: look at the first ``keep`` non-positive ranks only (ANCE's ``negative_sample``),
     counted before the answer filter as ANCE counts them."""
-    from retbench.metrics.qa import has_answer
+    from retbench import has_answer
 
     candidates = {}
     for item in items:

@@ -22,10 +22,8 @@ from typing import Any
 
 import torch
 
-from retbench import ConfigError, DatasetSplit, Passage, track
-from retbench.attribution import attributed
+from retbench import ConfigError, DatasetSplit, Passage, attributed, checked_negatives, track
 from retbench.cache import atomic_write_bytes
-from retbench.results import checked_negatives
 from retbench_dense.settings import passage_text
 
 

@@ -137,8 +137,9 @@ class DyPragInjector(PragRecipe, Component):
         usable = [i for i, item in enumerate(items) if item.qa]  # the reference drops passages without QA
         if not usable:
             raise ConfigError(f"{self.name}: none of the {len(passages)} training passages got a QA pair")
-        targets = {i: store.load(passages[i]) for i in usable}  # read once, reused every epoch
-        prag_seconds = sum(store.load(p).offline_seconds for p in passages)
+        loaded = [store.load(p) for p in passages]  # read once, reused every epoch
+        targets = {i: loaded[i] for i in usable}
+        prag_seconds = sum(lora.offline_seconds for lora in loaded)
         texts = {i: training_texts(items[i], reader)[: self.texts_per_passage] for i in usable}
         model, tokenizer = generator.load()
         model.requires_grad_(False)

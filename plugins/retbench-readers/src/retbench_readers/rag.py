@@ -69,7 +69,6 @@ class RagReader(Component):
         return build_prompt(self.template, question, passages)
 
     def prompt(self, question: str, injection: Injection | None) -> str:
-        self.validate()
         passages = injection.passages[: self.k] if injection is not None and self.mode == "rag" else []
         return self.prompt_text(question, passages)
 
@@ -82,6 +81,7 @@ class RagReader(Component):
     def answer(self, queries: Queries, injections: Mapping[str, Injection]) -> list[Answer]:
         if getattr(self, "generator_", None) is None:
             raise ConfigError("rag: no generator (give --generator, e.g. hf)")
+        self.validate()
         qids = list(queries)
         prompts = {q: self.prompt(queries[q], injections.get(q)) for q in qids}
         results: dict[str, tuple[str, dict[str, int]]] = {}
