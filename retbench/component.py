@@ -45,6 +45,37 @@ def params_of(component: object) -> dict[str, Any]:
     return {p: getattr(component, p, None) for p in constructor_parameters(type(component))}
 
 
+def without_search_time_params(identity: dict[str, Any] | None, component: object) -> dict[str, Any] | None:
+    """``identity`` with the component's search-time parameters at their defaults.
+
+    A retriever lists in ``search_time_params`` the parameters that change only how it searches
+    an index, not what the index holds (a dense retriever's Matryoshka ``dim``): the fit and index
+    keys use this identity, so one trained model and one index serve every value of them.
+    """
+    names = tuple(getattr(component, "search_time_params", ()) or ())
+    if identity is None or not names:
+        return identity
+    signature = inspect.signature(type(component).__init__).parameters
+    params = dict(identity.get("params") or {})
+    for name in names:
+        if name not in signature or signature[name].default is inspect.Parameter.empty:
+            raise ConfigError(f"{type(component).__name__}.search_time_params names '{name}', "
+                              "which is not a constructor parameter with a default")
+        params[name] = signature[name].default
+    return {**identity, "params": params}
+
+
+def search_time_params(component: object) -> dict[str, Any]:
+    """The component's search-time parameters that differ from their defaults (see above)."""
+    signature = inspect.signature(type(component).__init__).parameters
+    values = {}
+    for name in getattr(component, "search_time_params", ()) or ():
+        value = getattr(component, name, None)
+        if name in signature and value != signature[name].default:
+            values[name] = value
+    return values
+
+
 def component_identity(component: object) -> dict[str, Any]:
     """Name, parameters and fingerprint (resolved model, ...) of a component: what a cache key
     needs to tell its outputs apart."""

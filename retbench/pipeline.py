@@ -20,6 +20,7 @@ from retbench.attribution import attributed, describe, notify
 from retbench.augment import mix
 from retbench.capabilities import wants_augment_generator
 from retbench.cache import Cache, Stage, atomic_write_json, directory_bytes, stage_key
+from retbench.component import search_time_params, without_search_time_params
 from retbench.config import RunConfig
 from retbench.default_fit import with_default_fit_split
 from retbench.errors import ConfigError
@@ -161,7 +162,7 @@ class _Run:
                 "fit",
                 lambda stage: self._fit(self.c.retriever, stage, retriever_train, negatives=self.c.negatives,
                                         seed=self.config.seed),
-                retriever=_identity(self.c.described, "retriever"),
+                retriever=self.retriever_index_identity(),
                 negatives=_identity(self.c.described, "negatives"),
                 train=train_key,
                 augment=augment_key,
@@ -184,6 +185,7 @@ class _Run:
                 reader=_identity(self.c.described, "reader"),
                 generator=self.generator_identity(),
                 index=self.index_key() if self.c.retriever is not None else None,
+                **self.search_parts(),
                 train=train_key,
                 seed=self.config.seed,
             )
@@ -204,6 +206,7 @@ class _Run:
                 reader=_identity(self.c.described, "reader"),
                 generator=self.generator_identity(),
                 index=self.index_key() if self.c.retriever is not None else None,
+                **self.search_parts(),
                 read_k=self.read_k(),
                 train=train_key,
                 seed=self.config.seed,
@@ -282,12 +285,22 @@ class _Run:
         """The component playing ``role``, its plugin and distribution, for error messages."""
         return describe(role, self.c.described.get(role))
 
+    def retriever_index_identity(self) -> dict[str, Any] | None:
+        """The retriever's identity in the fit and index keys (search-time parameters left out)."""
+        return without_search_time_params(_identity(self.c.described, "retriever"), self.c.retriever)
+
     def index_parts(self) -> dict[str, Any]:
         return {
-            "retriever": _identity(self.c.described, "retriever"),
+            "retriever": self.retriever_index_identity(),
             "fit": self.fit_key,
             "corpus": self.split.corpus.fingerprint,
         }
+
+    def search_parts(self) -> dict[str, Any]:
+        """Key parts for the retriever's search-time parameters; none at their defaults, so the
+        keys of runs that do not set them are unchanged."""
+        searching = search_time_params(self.c.retriever) if self.c.retriever is not None else {}
+        return {"search_params": searching} if searching else {}
 
     def index_key(self) -> str:
         return stage_key(stage="index", **self.index_parts())
@@ -322,7 +335,8 @@ class _Run:
             return {"queries": len(qids), "shards": len(shards), "shard_size": size}
 
         stage, manifest = self.stage(
-            "search", compute, index=self.index_key(), queries=self.dataset_key, k=k_search
+            "search", compute, index=self.index_key(), queries=self.dataset_key, k=k_search,
+            **self.search_parts(),
         )
         run: Run = {}
         for index in range(manifest["shards"]):

@@ -51,6 +51,36 @@ def test_changed_parameter_or_k_misses_the_cache(retbench_cache):
     assert CountingRetriever.calls["load_index"] == 1
 
 
+def test_search_time_parameters_reuse_the_index_and_key_the_search(retbench_cache):
+    class Truncating(CountingRetriever):
+        """Ranks by the first ``cut`` query terms only: a parameter that changes search, not the index."""
+
+        name = "truncating"
+        search_time_params = ("cut",)
+
+        def __init__(self, lowercase: bool = True, cut: int | None = None) -> None:
+            super().__init__(lowercase=lowercase)
+            self.cut = cut
+
+        def search(self, queries, *, k):
+            return super().search({q: " ".join(t.split()[: self.cut]) for q, t in queries.items()}, k=k)
+
+    class Plugin:
+        @retbench.hookimpl
+        def retbench_register_retrievers(self, register):
+            register(Truncating)
+
+    pm = make_plugin_manager(Plugin())
+    full = run(retbench_cache, pm=pm, retriever="truncating")
+    cut = run(retbench_cache, pm=pm, retriever="truncating", retriever_args={"cut": 1})
+    assert CountingRetriever.calls["index"] == 1, "one index serves every value of a search-time parameter"
+    assert CountingRetriever.calls["search"] == 2, "a search-time parameter is part of the search key"
+    assert cut.run_id != full.run_id and cut.components["retriever"]["params"]["cut"] == 1
+    assert run(retbench_cache, pm=pm, retriever="truncating", retriever_args={"cut": 1}).cached
+    assert run(retbench_cache, pm=pm, retriever="truncating", retriever_args={"lowercase": False}).cached is False
+    assert CountingRetriever.calls["index"] == 2, "other parameters still key the index"
+
+
 def test_search_resumes_from_finished_shards(retbench_cache):
     class Flaky(CountingRetriever):
         name = "flaky"

@@ -38,14 +38,25 @@ def test_pooling_modes_differ_and_follow_their_definition(retbench_tiny_bert):
 
 
 def test_normalisation_prefix_and_matryoshka(retbench_tiny_bert):
+    from retbench_dense.faiss_index import prefix
+
     plain = encoder(retbench_tiny_bert, pooling="mean").encode(TEXTS, side="query", batch_size=2)
-    normed = encoder(retbench_tiny_bert, pooling="mean", normalize=True, dim=8).encode(TEXTS, side="query", batch_size=2)
-    assert normed.shape == (3, 8)
+    normed = encoder(retbench_tiny_bert, pooling="mean", normalize=True).encode(TEXTS, side="query", batch_size=2)
     np.testing.assert_allclose(np.linalg.norm(normed, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(normed, plain[:, :8] / np.linalg.norm(plain[:, :8], axis=1, keepdims=True), atol=1e-5)
+    cut = prefix(normed, 8, normalize=True)
+    assert cut.shape == (3, 8)
+    np.testing.assert_allclose(cut, plain[:, :8] / np.linalg.norm(plain[:, :8], axis=1, keepdims=True), atol=1e-5)
+    np.testing.assert_array_equal(prefix(plain, 8, normalize=False), plain[:, :8])
+    assert prefix(plain, None, normalize=True) is plain
     prefixed = encoder(retbench_tiny_bert, pooling="mean", query_prefix="query: ")
     assert not np.allclose(prefixed.encode(TEXTS, side="query", batch_size=2), plain)
     np.testing.assert_allclose(prefixed.encode(TEXTS, side="passage", batch_size=2), plain, atol=1e-5)
+
+
+def test_settings_saved_by_an_older_version_still_load():
+    from retbench_dense.settings import settings_from_json
+
+    assert settings_from_json({"pooling": "mean", "dim": 256}) == EncoderSettings(pooling="mean")
 
 
 def test_max_length_truncates(retbench_tiny_bert):

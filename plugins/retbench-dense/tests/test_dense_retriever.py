@@ -126,8 +126,30 @@ def test_float16_storage_and_matryoshka_dim(retbench_tiny_bert, tmp_path):
     retriever = DPR(model=str(retbench_tiny_bert), pooling="mean", embedding_dtype="float16", dim=16, normalize=True)
     retriever.index(split.corpus, workdir=tmp_path)
     stored = np.load(tmp_path / "embeddings" / "shard-000000.npy")
-    assert stored.dtype == np.float16 and stored.shape == (len(split.corpus), 16)
-    assert len(retriever.search(split.queries, k=2)["q1"]) == 2
+    assert stored.dtype == np.float16 and stored.shape == (len(split.corpus), 32), "the full width is stored"
+    found = retriever.search(split.queries, k=2)["q1"]
+    queries = retriever.encoder().encode([split.queries["q1"]], side="query", batch_size=1)[:, :16]
+    passages = stored.astype(np.float32)[:, :16]
+    scores = (passages / np.linalg.norm(passages, axis=1, keepdims=True)) @ (queries / np.linalg.norm(queries)).T
+    best = [split.corpus.ids[i] for i in np.argsort(-scores[:, 0])[:2]]
+    assert list(found) == best, "searched over the re-normalised 16-dim prefixes"
+    reloaded = DPR(model=str(retbench_tiny_bert), pooling="mean", embedding_dtype="float16", dim=16, normalize=True)
+    reloaded.load_index(workdir=tmp_path)
+    assert reloaded.search(split.queries, k=2)["q1"] == found
+
+
+def test_dim_is_searched_over_one_cached_index(retbench_tiny_bert, retbench_cache):
+    pm = make_plugin_manager(retbench_dense.plugin)
+
+    def record(dim):
+        args = {"model": str(retbench_tiny_bert), "pooling": "mean", "normalize": True, "dim": dim}
+        return evaluate(RunConfig(dataset="mock", retriever="dpr", retriever_args=args), pm=pm, cache=retbench_cache)
+
+    full, cut = record(None), record(8)
+    assert "index" not in full.cost["cached_stages"]
+    assert "index" in cut.cost["cached_stages"] and "search" not in cut.cost["cached_stages"]
+    assert cut.stages["search"] != full.stages["search"]
+    assert cut.components["retriever"]["params"]["dim"] == 8
 
 
 @pytest.mark.slow

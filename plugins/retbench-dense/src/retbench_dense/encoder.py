@@ -18,7 +18,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 from retbench import ConfigError
-from retbench_dense.settings import EncoderSettings
+from retbench_dense.settings import EncoderSettings, settings_from_json
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -106,8 +106,8 @@ class BiEncoder(torch.nn.Module):
         return model, self.passage_tokenizer, self.settings.passage_prefix, self.settings.passage_max_length
 
     def embed(self, texts: Sequence[str], *, side: str) -> torch.Tensor:
-        """Embeddings with gradients, shape (len(texts), dim)."""
-        return self.finish(self.pooled(texts, side=side), self.settings.dim)
+        """Embeddings with gradients, shape (len(texts), width)."""
+        return self.finish(self.pooled(texts, side=side), None)
 
     def pooled(self, texts: Sequence[str], *, side: str) -> torch.Tensor:
         """Pooled vectors at the model's full width, before truncation and normalisation."""
@@ -171,7 +171,7 @@ class BiEncoder(torch.nn.Module):
 
     @classmethod
     def load(cls, folder: Path, *, dtype: str, device: str) -> BiEncoder:
-        settings = EncoderSettings(**json.loads((folder / "settings.json").read_text()))
+        settings = settings_from_json(json.loads((folder / "settings.json").read_text()))
         query = load_tower(str(folder / "query"), revision=None, dtype=dtype, bidirectional=settings.bidirectional)
         passage = (None, None)
         if (folder / "passage").is_dir():

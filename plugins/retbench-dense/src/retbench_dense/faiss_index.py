@@ -17,7 +17,21 @@ from retbench_dense.embeddings import EmbeddingStore
 TRAIN_SAMPLE = 100_000
 
 
-def build_index(store: EmbeddingStore, *, dim: int, factory: str, search_params: str, seed: int = 0) -> faiss.Index:
+def prefix(vectors: np.ndarray, dim: int | None, *, normalize: bool) -> np.ndarray:
+    """The first ``dim`` components of each vector (a Matryoshka prefix), re-normalised when the
+    retriever searches normalised vectors; all of them when ``dim`` is None."""
+    if dim is None or dim >= vectors.shape[1]:
+        return vectors
+    cut = np.ascontiguousarray(vectors[:, :dim], dtype=np.float32)
+    if normalize:
+        cut /= np.maximum(np.linalg.norm(cut, axis=1, keepdims=True), 1e-12)
+    return cut
+
+
+def build_index(store: EmbeddingStore, *, dim: int, factory: str, search_params: str, seed: int = 0,
+                normalize: bool = False) -> faiss.Index:
+    """An index over the store's vectors, or over their first ``dim`` components when ``dim`` is
+    below the stored width (normalised again if ``normalize``)."""
     try:
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
@@ -26,9 +40,9 @@ def build_index(store: EmbeddingStore, *, dim: int, factory: str, search_params:
         rng = np.random.default_rng(seed)
         rows = np.sort(rng.choice(store.rows, size=min(store.rows, TRAIN_SAMPLE), replace=False))
         sample = np.concatenate([_rows(store, rows, shard) for shard in range(store.shards)])
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        index.train(np.ascontiguousarray(prefix(sample, dim, normalize=normalize), dtype=np.float32))
     for vectors in store:
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        index.add(np.ascontiguousarray(prefix(vectors, dim, normalize=normalize), dtype=np.float32))
     apply_search_params(index, search_params)
     return index
 

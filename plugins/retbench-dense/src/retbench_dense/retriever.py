@@ -48,6 +48,7 @@ class DenseRetriever(Component):
     """A bi-encoder with a faiss index; trainable with InfoNCE (see ``retbench_dense.training``)."""
 
     version = "1"
+    search_time_params: ClassVar[tuple[str, ...]] = ("dim",)  # one index serves every Matryoshka prefix
     hub_models: ClassVar[tuple[str, str | None]]
     offline_model: ClassVar[str] = "offline:all-minilm-l6-v2"
     method: ClassVar[dict[str, Any]] = {"pooling": "cls", "normalize": False, "query_prefix": "",
@@ -164,6 +165,8 @@ class DenseRetriever(Component):
         def pick(name: str, value: Any) -> Any:
             return value if value != AUTO else declared.get(name) or self.method[name]
 
+        if self.dim is not None and (not isinstance(self.dim, int) or self.dim <= 0):
+            raise ConfigError(f"dim must be a positive integer, got {self.dim!r}")
         if self.embedding_dtype not in STORAGE_DTYPES:
             raise ConfigError(f"embedding_dtype must be one of {', '.join(STORAGE_DTYPES)}")
         return EncoderSettings(
@@ -174,7 +177,6 @@ class DenseRetriever(Component):
             passage_prefix=pick("passage_prefix", self.passage_prefix),
             query_max_length=self.query_max_length,
             passage_max_length=self.passage_max_length,
-            dim=self.dim,
             bidirectional=self.method["bidirectional"],
         )
 
@@ -201,10 +203,12 @@ class DenseRetriever(Component):
         init = None
         if self.init_ is not None:
             init = resolve_model(str(self.init_)).identity()
+        # "dim" stays in the settings (always None: it is a search-time parameter now), so the
+        # index and fit keys of runs made before that change stay valid
         return {"query_model": query.identity(), "passage_model": passage.identity() if passage else None,
-                "init": init, "settings": vars(self.settings_), "temperature": self.temperature_,
+                "init": init, "settings": {**vars(self.settings_), "dim": None}, "temperature": self.temperature_,
                 "training": {**self.training_, "matryoshka_dims": list(self.training_["matryoshka_dims"])},
-                "backbone": backbone_size(self.init_ / "query" if self.init_ else query, dim=self.settings_.dim)}
+                "backbone": backbone_size(self.init_ / "query" if self.init_ else query, dim=None)}
 
     # -- the model ----------------------------------------------------------------------------
     @property
@@ -276,18 +280,29 @@ class DenseRetriever(Component):
         else:
             encode_shards(self.encode_passages, corpus, store, missing, dtype=self.embedding_dtype,
                           description=f"encoding ({self.name})")
-        dim = store.read(0).shape[1]
-        self.index_ = faiss_index.build_index(store, dim=dim, factory=self.index_factory,
+        self.index_ = faiss_index.build_index(store, dim=store.read(0).shape[1], factory=self.index_factory,
                                               search_params=self.search_params)
         faiss_index.save(self.index_, workdir / "index.faiss")
         self.ids_ = corpus.ids
         atomic_write_json(workdir / "ids.json", self.ids_)
+        self._search_at_dim(store)
 
     def load_index(self, *, workdir: Path) -> None:
         from retbench_dense import faiss_index
 
         self.index_ = faiss_index.load(workdir / "index.faiss", search_params=self.search_params)
         self.ids_ = json.loads((workdir / "ids.json").read_text("utf-8"))
+        self._search_at_dim(EmbeddingStore(workdir / "embeddings", rows=len(self.ids_), shard_size=self.shard_size))
+
+    def _search_at_dim(self, store: EmbeddingStore) -> None:
+        """With ``dim`` below the stored width, search an index of the cached vectors' prefixes:
+        the full-width index and its embeddings serve every Matryoshka dimension."""
+        from retbench_dense import faiss_index
+
+        if self.dim is None or self.dim >= self.index_.d:
+            return
+        self.index_ = faiss_index.build_index(store, dim=self.dim, factory=self.index_factory,
+                                              search_params=self.search_params, normalize=self.settings_.normalize)
 
     def search(self, queries: Queries, *, k: int) -> Run:
         qids = list(queries)
@@ -295,7 +310,8 @@ class DenseRetriever(Component):
             return {}
         from retbench_dense import faiss_index
 
-        vectors = self.encode_queries([queries[q] for q in qids])
+        vectors = faiss_index.prefix(self.encode_queries([queries[q] for q in qids]), self.dim,
+                                     normalize=self.settings_.normalize)
         scores, rows = faiss_index.search(self.index_, vectors, k=k, batch_size=1024)
         return {
             qid: {self.ids_[r]: float(s) for s, r in zip(scores[i], rows[i]) if r >= 0}

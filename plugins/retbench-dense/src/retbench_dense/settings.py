@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 from retbench import ConfigError, Passage
 
@@ -17,15 +18,18 @@ class EncoderSettings:
     passage_prefix: str = ""
     query_max_length: int = 64
     passage_max_length: int = 256
-    dim: int | None = None
     title_separator: str = " "
     bidirectional: bool = False
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got '{self.pooling}'")
-        if self.dim is not None and self.dim <= 0:
-            raise ConfigError(f"dim must be positive, got {self.dim}")
+
+
+def settings_from_json(saved: dict[str, Any]) -> EncoderSettings:
+    """Saved settings; keys of older versions (``dim``, now a search-time parameter) are ignored."""
+    known = {f.name for f in fields(EncoderSettings)}
+    return EncoderSettings(**{k: v for k, v in saved.items() if k in known})
 
 
 def passage_text(passage: Passage, separator: str) -> str:

@@ -185,7 +185,7 @@ def _batch_loss(encoder, batch, sampler, corpus, retriever, settings: TrainingSe
     texts = [passage_text(c if isinstance(c, Passage) else next(stored), separator) for c in chosen]
     q = encoder.pooled([item["query"] for item in batch], side="query")
     p = encoder.pooled(texts, side="passage")
-    full = encoder.settings.dim or q.shape[1]
+    full = q.shape[1]
     dims = [full] + sorted({d for d in settings.matryoshka_dims if d < full}, reverse=True)
     if settings.loss == "triplet":
         starts = [len(batch) + sum(len(n) for n in negatives[:i]) for i in range(len(batch))]
