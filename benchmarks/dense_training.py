@@ -3,6 +3,7 @@ comparisons, printed side by side with train seconds and peak RSS.
 
     nice .venv/bin/python benchmarks/dense_training.py [--arms start,inbatch,bm25x1,ance,dpr-cont,bm25x2]
         [--data ../shared/data/scifact] [--records leaderboards/records]
+    nice .venv/bin/python benchmarks/dense_training.py --arms drama  # every DRAMA arm (below)
 
 All arms start from the offline all-MiniLM-L6-v2 with DPR's two towers, mean pooling and
 cosine / tau 0.05 (what MiniLM declares), seed 0, batch 16, one epoch (51 steps), passages cut
@@ -13,6 +14,14 @@ a finished arm prints at once. p: paired randomisation test on per-query nDCG@10
 a dependency can run as parallel processes (``--arms inbatch`` next to ``--arms bm25x1``, then
 ``--arms bm25x1,ance`` next to ``--arms bm25x1,dpr-cont``); a last call with every arm prints
 the table from the cache.
+
+DRAMA arms (``--arms drama`` expands to all of them): SmolLM2-135M-Instruct made bidirectional
+(the offline stand-in for DRAMA's pruned Llama), mean pooling, ``Query: `` prefix, normalised
+vectors, passages at 128 tokens, seed 0, batch 16, one epoch with one BM25 negative (top 30, at
+random) as the DPR arms; trained without (``drama-plain``) and with Matryoshka training over the
+256 and 128 prefixes (``drama-mrl``), each searched at 576 (full), 256 and 128 dimensions. ``dim``
+is a search-time parameter, so the three widths of one model share one encoded index. "vs start"
+compares a DRAMA arm with the untrained DRAMA start at the same width.
 """
 
 from __future__ import annotations
@@ -41,6 +50,29 @@ ARMS: dict[str, tuple[str, dict[str, Any], str | None, dict[str, Any], str | Non
     "dpr-cont": ("dpr", {**MINILM, **BUDGET}, *BM25, "bm25x1", "bm25x1"),
     "bm25x2": ("dpr", {**MINILM, **BUDGET, "hard_negatives": 2}, *BM25, None, "bm25x1"),
 }
+DRAMA_ARGS = {"passage_max_length": 128}
+DRAMA_TRAINED = {"plain": {"matryoshka_dims": None}, "mrl": {"matryoshka_dims": [256, 128]}}
+DRAMA_DIMS = (None, 256, 128)
+START_OF: dict[str, str] = {}  # the untrained start each arm is compared with (default "start")
+
+
+def _add_drama_arms() -> list[str]:
+    names = []
+    for kind in ("start", "plain", "mrl"):
+        for dim in DRAMA_DIMS:
+            at, searched = (f"@{dim}", {"dim": dim}) if dim else ("", {})
+            name = f"drama-{kind}{at}"
+            if kind == "start":
+                ARMS[name] = ("drama", {**DRAMA_ARGS, **searched}, None, {}, None, None)
+            else:
+                ARMS[name] = ("drama", {**DRAMA_ARGS, **BUDGET, **DRAMA_TRAINED[kind], **searched}, *BM25, None,
+                              f"drama-plain{at}" if kind == "mrl" else None)
+            START_OF[name] = f"drama-start{at}"
+            names.append(name)
+    return names
+
+
+DRAMA_ARMS = _add_drama_arms()
 
 
 def main() -> None:
@@ -54,7 +86,8 @@ def main() -> None:
                    "ANN refreshes", "train s", "index s", "peak RSS MB"):
         table.add_column(column, justify="right")
     done: dict[str, Any] = {}
-    for name in args.arms.split(","):
+    names = [arm for name in args.arms.split(",") for arm in (DRAMA_ARMS if name == "drama" else [name])]
+    for name in names:
         retriever, params, negatives, negatives_args, warm, control = ARMS[name]
         params = dict(params)
         if warm:
@@ -63,7 +96,8 @@ def main() -> None:
         record = evaluate(RunConfig(dataset=f"beir:{args.data}", retriever=retriever, retriever_args=params, **fit),
                           records_dir=args.records)
         done[name] = record
-        table.add_row(*row(name, record, done.get("start"), done.get(control) if control else None, control))
+        start = done.get(START_OF.get(name, "start"))
+        table.add_row(*row(name, record, start, done.get(control) if control else None, control))
     Console().print(table)
 
 
