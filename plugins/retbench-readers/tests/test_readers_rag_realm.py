@@ -181,7 +181,7 @@ def test_realm_marginal_likelihood_sums_over_passages(retbench_tiny_bert):
 
 
 def test_realm_joint_normalisation_sums_to_one_over_passage_span_pairs(retbench_tiny_bert):
-    reader = RealmReader(model=str(retbench_tiny_bert))  # defaults: joint, empty null passage
+    reader = RealmReader(model=str(retbench_tiny_bert), null_passage="empty")  # joint is the default
     model = reader.reader()
     batch = reader.encode("where is paris", [Passage("a", "paris is in france", "x"), Passage("b", "paris", "y")])
     assert len(batch.texts) == 3 and batch.passage_mask[-1].tolist()[:2] == [1, 0]

@@ -6,8 +6,9 @@ spans with the same normalised text and answers with the most probable one. Trai
 answers over the retriever's top ``train_k`` passages of each training question; every span
 whose text is a gold answer counts (distant supervision), questions with no such span in their
 passages are skipped and counted. ``span_normalisation`` is ``joint`` (ORQA's code, default) or
-``per-passage`` (the paper's formula, version 1's behaviour); ``null_passage`` is ``empty``
-(REALM's empty document, read by the reader) or ``none``. The starting encoder is a BERT-family model (offline:
+``per-passage`` (the paper's formula, version 1's behaviour); ``null_passage`` is ``none``
+(default: ORQA's fine-tuning code, which REALM fine-tunes with, has no null document) or
+``empty`` (REALM pre-training's empty document, example_generator.py, read by the reader). The starting encoder is a BERT-family model (offline:
 all-MiniLM-L6-v2); the span head starts random.
 """
 
@@ -46,7 +47,7 @@ class RealmReader(OneModel, Component):
         max_length: int = 256,
         max_answer_tokens: int = 10,
         top_spans: int = 10,
-        null_passage: str = "empty",
+        null_passage: str = "none",
         span_normalisation: str = "joint",
         span_layer_norm: bool = True,
         span_hidden: int = 256,
