@@ -32,6 +32,8 @@ class RetrievalUtility(Component):
 
     def compute(self, split: DatasetSplit, *, run: Run | None, answers: Sequence[Answer] | None,
                 reader: Any = None, read_k: int = 5) -> dict[str, dict[str, float]]:
+        if reader is None:
+            raise ConfigError("metric RU: needs a reader that can score an answer (--reader rag --generator hf)")
         scorer = getattr(reader, "answer_log_likelihood", None)
         if scorer is None:
             raise ConfigError(f"metric RU: reader '{getattr(reader, 'name', reader)}' cannot score an answer "
