@@ -25,7 +25,8 @@ def test_retrieval_utility_is_the_hand_computed_log_likelihood_difference(retben
                        reader_args={"k": 2}, generator_args={"model": str(retbench_tiny_llama),
                                                               "chat_template": False, "max_new_tokens": 2})
     record = evaluate(config, pm=pm, cache=retbench_cache)
-    assert {"RU@1", "RU@2"} <= set(record.metrics)
+    assert {"RU@1", "RU@2", "RU@1-random"} <= set(record.metrics)
+    assert {"RU@1-answer", "RU@1-noanswer"} & set(record.metrics)
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
