@@ -237,3 +237,13 @@ def test_realm_training_raises_the_answer_likelihood_and_is_cached(retbench_tiny
     again = evaluate(RunConfig(dataset="mock", retriever="oracle", reader="realm", reader_args=args,
                                fit_split="train"), pm=pm, cache=retbench_cache)
     assert again.cached and again.metrics == trained.metrics
+
+
+@pytest.mark.parametrize("normalisation", ["joint", "per-passage"])
+def test_realm_answers_with_the_null_passage_read_but_never_answering(retbench_tiny_bert, retbench_cache,
+                                                                       normalisation):
+    args = {"model": str(retbench_tiny_bert), "k": 2, "null_passage": "empty", "span_normalisation": normalisation}
+    record = evaluate(RunConfig(dataset="mock", retriever="oracle", reader="realm", reader_args=args),
+                      pm=make_plugin_manager(retbench_readers.plugin), cache=retbench_cache)
+    assert record.components["reader"]["version"] == "2"
+    assert "EM" in record.metrics
