@@ -16,6 +16,7 @@ from retbench.hookspecs import Register
 from retbench.injection import InContext
 from retbench.metrics.answer import F1, ExactMatch
 from retbench.metrics.qa import TopKAccuracy
+from retbench.metrics.utility import RetrievalUtility
 
 
 @hookimpl
@@ -38,6 +39,7 @@ def retbench_register_metrics(register: Register) -> None:
     register(ExactMatch, aliases=("em", "exact_match"))
     register(F1, aliases=("f1",))
     register(TopKAccuracy, aliases=("top-k",))
+    register(RetrievalUtility, aliases=("ru", "retrieval_utility"))
 
 
 @hookimpl

@@ -164,7 +164,7 @@ class Reader(Protocol):
 
 @runtime_checkable
 class Metric(Protocol):
-    """``level`` is ``retrieval``, ``answer`` or ``cost``. ``compute`` returns per-query
+    """``level`` is ``retrieval``, ``answer``, ``cost`` or ``utility`` (opt-in, see docs/hooks.md). ``compute`` returns per-query
     scores ``{qid: value}``, or ``{qid: {name: value}}`` for several related values computed in
     one pass (``Top-1`` ... ``Top-100``); each reported value is the mean over its queries, and
     datasets with question types also get it per type (``EM [comparison]``)."""

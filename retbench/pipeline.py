@@ -435,7 +435,8 @@ def evaluate(
     answers = state.answer(run) if components.reader is not None else None
     names = metric_names(config.metrics, split, registries, retrieval=run is not None,
                          answers=answers is not None)
-    scores = score(names, split, run=run, answers=answers, registries=registries)
+    scores = score(names, split, run=run, answers=answers, registries=registries, reader=components.reader,
+                   read_k=state.read_k() if components.reader is not None else 5)
     cost = _cost(state, run, answers)
     run_id = stage_key(  # the index key is implied by the search key, and may go unvisited
         config=redact(config.to_dict(), secrets),

@@ -77,7 +77,8 @@ def metric_names(requested: Sequence[str] | None, split: DatasetSplit, registrie
 
 
 def score(names: Sequence[str], split: DatasetSplit, *, run: Run | None, answers: list[Answer] | None,
-          registries: Registries) -> Scores:
+          registries: Registries, reader: Any = None, read_k: int = 5) -> Scores:
+    """``reader`` / ``read_k`` go to metrics that declare ``uses_reader`` (retrieval utility)."""
     scores = Scores()
     measures = [n for n in names if n not in registries.metrics]
     if run is not None and measures and split.qrels:
@@ -91,7 +92,10 @@ def score(names: Sequence[str], split: DatasetSplit, *, run: Run | None, answers
         metric: Any = registries.metrics.get(name)()
         if (metric.level == "answer" and answers is None) or (metric.level == "retrieval" and run is None):
             continue
-        result = metric.compute(split, run=run, answers=answers)
+        if getattr(metric, "uses_reader", False):
+            result = metric.compute(split, run=run, answers=answers, reader=reader, read_k=read_k)
+        else:
+            result = metric.compute(split, run=run, answers=answers)
         produced[name] = []
         for sub_name, per_query in _split_values(metric.name, result).items():
             scores.add(sub_name, per_query, higher_is_better=bool(metric.higher_is_better))

@@ -79,7 +79,7 @@ def _registered(kind: str, names: tuple[str, ...]) -> list[type]:
     return [registries[kind].get(n) for n in names]
 
 
-@parametrize_with_checks([*_registered("injectors", ("in-context",)), *_registered("metrics", ("EM", "F1"))])
+@parametrize_with_checks([*_registered("injectors", ("in-context",)), *_registered("metrics", ("EM", "F1", "RU"))])
 def test_core_injectors_and_metrics_fulfil_their_contracts(component, check):
     check(component)
 

@@ -195,16 +195,22 @@ def check_augmenter_augment(cls: type, params: Mapping[str, Any] | None = None) 
 def check_metric_compute(cls: type, params: Mapping[str, Any] | None = None) -> None:
     """Per-query values for queries of the split, on the oracle run and the gold answers."""
     import math
+    from types import SimpleNamespace
 
     from retbench.testing.mocks import MOCK_QRELS
 
     split = mock_split()
     metric = build(cls, dict(params or {}), kind=cls.__name__)
-    assert metric.level in ("retrieval", "answer", "cost"), f"level must be retrieval, answer or cost: {metric.level!r}"
+    assert metric.level in ("retrieval", "answer", "cost", "utility"), (
+        f"level must be retrieval, answer, cost or utility: {metric.level!r}")
     assert isinstance(metric.higher_is_better, bool), "higher_is_better must be a bool"
     run = {q: {d: float(r) for d, r in docs.items()} for q, docs in MOCK_QRELS.items()}
     answers = [Answer(qid=q, text=a[0]) for q, a in split.answers.items()]
-    result = metric.compute(split, run=run, answers=answers)
+    if getattr(metric, "uses_reader", False):  # a reader that scores answers by how many passages it reads
+        reader = SimpleNamespace(name="counting", answer_log_likelihood=lambda q, passages, gold: float(len(passages)))
+        result = metric.compute(split, run=run, answers=answers, reader=reader, read_k=2)
+    else:
+        result = metric.compute(split, run=run, answers=answers)
     assert isinstance(result, dict) and result, "compute must return {qid: value} for some query"
     assert set(result) <= set(split.queries), f"values for unknown queries {set(result) - set(split.queries)}"
     for value in result.values():

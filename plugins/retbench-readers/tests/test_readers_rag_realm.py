@@ -165,7 +165,8 @@ def test_realm_distant_supervision_marks_every_matching_span(retbench_tiny_bert)
 
 
 def test_realm_marginal_likelihood_sums_over_passages(retbench_tiny_bert):
-    reader = RealmReader(model=str(retbench_tiny_bert), null_passage=False)
+    # per-passage normalisation without a null passage is version 1's formula
+    reader = RealmReader(model=str(retbench_tiny_bert), null_passage="none", span_normalisation="per-passage")
     model = reader.reader()
     passages = [Passage("a", "paris is in france", "x"), Passage("b", "paris again", "y")]
     batch = reader.encode("where is paris", passages)
@@ -177,6 +178,47 @@ def test_realm_marginal_likelihood_sums_over_passages(retbench_tiny_bert):
         per_passage = torch.logsumexp(logits.masked_fill(~gold.flatten(1), float("-inf")), 1)
         expected = torch.logsumexp(per_passage + scores.log_softmax(0), 0)
     assert float(total) == pytest.approx(float(expected), abs=1e-5)
+
+
+def test_realm_joint_normalisation_sums_to_one_over_passage_span_pairs(retbench_tiny_bert):
+    reader = RealmReader(model=str(retbench_tiny_bert), null_passage="empty")  # joint is the default
+    model = reader.reader()
+    batch = reader.encode("where is paris", [Passage("a", "paris is in france", "x"), Passage("b", "paris", "y")])
+    assert len(batch.texts) == 3 and batch.passage_mask[-1].tolist()[:2] == [1, 0]
+    scores = torch.tensor([2.0, 0.5])
+    with torch.no_grad():
+        log_p = model.span_log_probs(batch, scores)
+        logits = model.span_logits(batch)
+    assert float(torch.logsumexp(log_p.flatten(), 0)) == pytest.approx(0.0, abs=1e-5)
+    # each passage's share is not its retrieval softmax: the reader's logits move mass between passages
+    shares = torch.logsumexp(log_p.flatten(1), 1).exp()
+    assert not torch.allclose(shares, torch.cat([scores, model.null_logit.detach()[None]]).softmax(0), atol=1e-3)
+    # the null passage holds exactly one candidate, at [CLS]
+    assert torch.isfinite(logits[-1]).sum() == 1 and torch.isfinite(logits[-1, 0, 0])
+
+
+def test_realm_null_passage_changes_the_loss_and_its_gradient(retbench_tiny_bert):
+    passages = [Passage("a", "paris is in france", "x"), Passage("b", "berlin is big", "y")]
+    scores = torch.tensor([1.0, 0.0])
+    losses = {}
+    for null in ("empty", "none"):
+        reader = RealmReader(model=str(retbench_tiny_bert), null_passage=null)
+        model = reader.reader()
+        batch = reader.encode("where is paris", passages)
+        gold = reader.gold_spans(batch, ["paris"])
+        loss = -model.marginal_log_likelihood(batch, scores, gold)
+        losses[null] = loss.item()
+        if null == "empty":
+            loss.backward()
+            assert model.null_logit.grad is not None and float(model.null_logit.grad) != 0.0
+    assert losses["empty"] > losses["none"]  # the null passage takes probability mass, never the answer
+
+
+def test_realm_rejects_unknown_choices():
+    with pytest.raises(ConfigError, match="null_passage"):
+        RealmReader(null_passage="yes")
+    with pytest.raises(ConfigError, match="span_normalisation"):
+        RealmReader(span_normalisation="global")
 
 
 def test_realm_training_raises_the_answer_likelihood_and_is_cached(retbench_tiny_bert, retbench_cache):
@@ -195,3 +237,13 @@ def test_realm_training_raises_the_answer_likelihood_and_is_cached(retbench_tiny
     again = evaluate(RunConfig(dataset="mock", retriever="oracle", reader="realm", reader_args=args,
                                fit_split="train"), pm=pm, cache=retbench_cache)
     assert again.cached and again.metrics == trained.metrics
+
+
+@pytest.mark.parametrize("normalisation", ["joint", "per-passage"])
+def test_realm_answers_with_the_null_passage_read_but_never_answering(retbench_tiny_bert, retbench_cache,
+                                                                       normalisation):
+    args = {"model": str(retbench_tiny_bert), "k": 2, "null_passage": "empty", "span_normalisation": normalisation}
+    record = evaluate(RunConfig(dataset="mock", retriever="oracle", reader="realm", reader_args=args),
+                      pm=make_plugin_manager(retbench_readers.plugin), cache=retbench_cache)
+    assert record.components["reader"]["version"] == "2"
+    assert "EM" in record.metrics

@@ -16,8 +16,9 @@ generator's own setting.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from retbench import Answer, Component, ConfigError, Injection, Passage
@@ -77,6 +78,20 @@ class RagReader(Component):
         ``answer`` as the answer turn ("The answer is {answer}." for ``direct``)."""
         formatted = self.generator_.format(self.prompt_text(question, passages))
         return formatted + answer_sentence(answer, self.prefix_)
+
+    def answer_log_likelihood(self, question: str, passages: Sequence[Passage], answers: Sequence[str]) -> float:
+        """log p(y | passages, x) for the retrieval-utility metric: the generator's log-likelihood
+        of the answer turn (prefix + answer + ".") after the prompt with ``passages`` (closed book
+        when empty), the probabilities of the distinct gold answers summed."""
+        if not hasattr(getattr(self, "generator_", None), "loglikelihood"):
+            raise ConfigError(f"rag: generator '{getattr(getattr(self, 'generator_', None), 'name', None)}' "
+                              "cannot score an answer (no loglikelihood)")
+        context = self.generator_.format(self.prompt_text(question, list(passages)))
+        prefix = self.prefix_
+        golds = list(dict.fromkeys(a.strip() for a in answers if a.strip()))
+        continuations = [answer_sentence(a, prefix)[len(prefix):] for a in golds]
+        scores = self.generator_.loglikelihood([context + prefix] * len(golds), continuations)
+        return math.log(sum(math.exp(v - max(scores)) for v in scores)) + max(scores)
 
     def answer(self, queries: Queries, injections: Mapping[str, Injection]) -> list[Answer]:
         if getattr(self, "generator_", None) is None:

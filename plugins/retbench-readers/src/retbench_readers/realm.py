@@ -5,7 +5,10 @@ spans with the same normalised text and answers with the most probable one. Trai
 (``fit``, ``retbench train --reader realm``) maximises the marginal likelihood of the gold
 answers over the retriever's top ``train_k`` passages of each training question; every span
 whose text is a gold answer counts (distant supervision), questions with no such span in their
-passages are skipped and counted. The starting encoder is a BERT-family model (offline:
+passages are skipped and counted. ``span_normalisation`` is ``joint`` (ORQA's code, default) or
+``per-passage`` (the paper's formula, version 1's behaviour); ``null_passage`` is ``none``
+(default: ORQA's fine-tuning code, which REALM fine-tunes with, has no null document) or
+``empty`` (REALM pre-training's empty document, example_generator.py, read by the reader). The starting encoder is a BERT-family model (offline:
 all-MiniLM-L6-v2); the span head starts random.
 """
 
@@ -26,13 +29,15 @@ from retbench.types import Queries
 from retbench_readers.one_model import OneModel
 
 AUTO = "auto"
+NULL_PASSAGES = ("empty", "none")
+NORMALISATIONS = ("joint", "per-passage")
 
 
 class RealmReader(OneModel, Component):
     name = "realm"
     hub_model = "sentence-transformers/all-MiniLM-L6-v2"
     offline_model = "offline:all-minilm-l6-v2"
-    version = "1"
+    version = "2"
     injector = "in-context"
 
     def __init__(
@@ -42,7 +47,9 @@ class RealmReader(OneModel, Component):
         max_length: int = 256,
         max_answer_tokens: int = 10,
         top_spans: int = 10,
-        null_passage: bool = True,
+        null_passage: str = "none",
+        span_normalisation: str = "joint",
+        span_layer_norm: bool = True,
         span_hidden: int = 256,
         retrieval_temperature: float = 1.0,
         train_k: int = 5,
@@ -58,7 +65,14 @@ class RealmReader(OneModel, Component):
         self.max_length = max_length
         self.max_answer_tokens = max_answer_tokens
         self.top_spans = top_spans
+        if null_passage not in NULL_PASSAGES:
+            raise ConfigError(f"realm: null_passage must be one of {', '.join(NULL_PASSAGES)}, not {null_passage!r}")
+        if span_normalisation not in NORMALISATIONS:
+            raise ConfigError(f"realm: span_normalisation must be one of {', '.join(NORMALISATIONS)}, "
+                              f"not {span_normalisation!r}")
         self.null_passage = null_passage
+        self.span_normalisation = span_normalisation
+        self.span_layer_norm = span_layer_norm
         self.span_hidden = span_hidden
         self.retrieval_temperature = retrieval_temperature
         self.train_k = train_k
@@ -87,7 +101,9 @@ class RealmReader(OneModel, Component):
             with torch.random.fork_rng():  # the untrained span head is the same in every run
                 torch.manual_seed(0)
                 self.reader_ = SpanReader(encoder, hidden=self.span_hidden,
-                                          max_answer_tokens=self.max_answer_tokens, null_passage=self.null_passage)
+                                          max_answer_tokens=self.max_answer_tokens,
+                                          null_passage=self.null_passage == "empty",
+                                          normalisation=self.span_normalisation, layer_norm=self.span_layer_norm)
             if fitted:
                 from safetensors.torch import load_file
 
@@ -96,10 +112,13 @@ class RealmReader(OneModel, Component):
         return self.reader_
 
     def encode(self, question: str, passages: Sequence[Passage]) -> Any:
+        """Question + passage pairs; with ``null_passage="empty"`` an empty passage comes last,
+        whose only candidate span is [CLS] (position 0)."""
         from retbench_readers.realm_model import Encoded
 
         self.reader()
-        texts = [p.contents(": ") for p in passages]
+        null = self.null_passage == "empty"
+        texts = [p.contents(": ") for p in passages] + ([""] if null else [])
         positions = getattr(self.reader_.encoder.config, "max_position_embeddings", None)
         limit = min(self.max_length, positions or self.max_length)
         batch = self.tokenizer_([question] * len(texts), texts, truncation="only_second", max_length=limit,
@@ -107,6 +126,9 @@ class RealmReader(OneModel, Component):
         import torch
 
         passage_mask = torch.tensor([[1 if s == 1 else 0 for s in batch.sequence_ids(i)] for i in range(len(texts))])
+        if null:
+            passage_mask[-1] = 0
+            passage_mask[-1, 0] = 1
         offsets = [[tuple(o) for o in row] for row in batch["offset_mapping"].tolist()]
         return Encoded(
             input_ids=batch["input_ids"].to(self.device_),
@@ -141,14 +163,12 @@ class RealmReader(OneModel, Component):
         if not passages:
             return Answer(qid=qid, text="", extra={"reason": "no passage"})
         batch = self.encode(question, passages)
-        logits = self.reader_.span_logits(batch)
-        log_span = logits.flatten(1).log_softmax(dim=1).view_as(logits)
-        prior = self.reader_.passage_log_prior(self._prior_scores(
-            [p.extra.get("retrieval_score", 0.0) for p in passages]))
+        log_span = self.reader_.span_log_probs(batch, self._prior_scores(
+            [p.extra.get("retrieval_score", 0.0) for p in passages]))  # log p(z, s | x)
         candidates: dict[str, list[float]] = {}
         shown: dict[str, tuple[str, str]] = {}
-        width = logits.shape[2]
-        for z in range(len(passages)):
+        width = log_span.shape[2]
+        for z in range(len(passages)):  # the null passage (last, if any) answers nothing
             top = torch.topk(log_span[z].flatten(), k=min(self.top_spans, log_span[z].numel()))
             for value, flat in zip(top.values.tolist(), top.indices.tolist()):
                 if value == float("-inf"):
@@ -156,7 +176,7 @@ class RealmReader(OneModel, Component):
                 start, offset = divmod(flat, width)
                 text = batch.texts[z][batch.offsets[z][start][0] : batch.offsets[z][start + offset][1]]
                 key = normalize_answer(text)
-                candidates.setdefault(key, []).append(value + float(prior[z]))
+                candidates.setdefault(key, []).append(value)
                 shown.setdefault(key, (text, passages[z].id))
         if not candidates:
             return Answer(qid=qid, text="", extra={"reason": "no span"})

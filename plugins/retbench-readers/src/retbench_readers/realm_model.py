@@ -4,8 +4,14 @@ Each retrieved passage z is read together with the question x by a BERT-family e
 s of z scores MLP([h_start(s); h_end(s)]) and p(s | z, x) is the softmax over every span of z
 up to ``max_answer_tokens`` long. The answer probability marginalises over passages weighted
 by the retriever, p(y | x) = sum_z p(y | z, x) p(z | x), with p(z | x) the softmax of the
-retrieval scores; p(y | z, x) sums the spans of z whose text is y. The optional null passage
-(REALM's empty document) takes part in p(z | x) with a learned logit and contains no span.
+retrieval scores; p(y | z, x) sums the spans of z whose text is y.
+
+Normalisation ``joint`` (ORQA's code, orqa_model.py read/compute_loss) adds the retrieval logit to
+every span logit of its passage and takes one softmax over all (passage, span) pairs;
+``per-passage`` is the paper's factorisation p(z | x) p(s | z, x). The span MLP is
+w . LayerNorm(relu(W_s h_s + W_e h_e)) as in ORQA. The optional null passage (REALM's empty
+document, example_generator.py) is read like any passage (question + empty text); its only
+candidate span is the [CLS] position, never a gold answer, and its retrieval logit is learned.
 """
 
 from __future__ import annotations
@@ -29,13 +35,17 @@ class Encoded:
 
 class SpanReader(torch.nn.Module):
     def __init__(self, encoder: torch.nn.Module, *, hidden: int = 256, max_answer_tokens: int = 10,
-                 null_passage: bool = True) -> None:
+                 null_passage: bool = True, normalisation: str = "joint", layer_norm: bool = True) -> None:
         super().__init__()
         size = encoder.config.hidden_size
         self.encoder = encoder
         self.start_proj = torch.nn.Linear(size, hidden)
         self.end_proj = torch.nn.Linear(size, hidden, bias=False)
+        self.norm = torch.nn.LayerNorm(hidden) if layer_norm else None
         self.out = torch.nn.Linear(hidden, 1)
+        if normalisation not in ("joint", "per-passage"):
+            raise ValueError(f"normalisation must be 'joint' or 'per-passage', not {normalisation!r}")
+        self.normalisation = normalisation
         self.max_answer_tokens = max_answer_tokens
         self.null_logit = torch.nn.Parameter(torch.zeros(())) if null_passage else None
 
@@ -51,28 +61,32 @@ class SpanReader(torch.nn.Module):
         index = torch.arange(length, device=hidden.device)
         end_index = (index[:, None] + torch.arange(width, device=hidden.device)[None, :]).clamp(max=length - 1)
         pair = torch.relu(starts[:, :, None, :] + ends[:, end_index, :])  # (P, L, W, hidden)
+        if self.norm is not None:
+            pair = self.norm(pair)
         logits = self.out(pair).squeeze(-1)
         mask = batch.passage_mask.bool()
         valid = mask[:, :, None] & mask[:, end_index] & (index[:, None] + torch.arange(width, device=hidden.device)
                                                          < length)[None]
         return logits.masked_fill(~valid, float("-inf"))
 
-    def passage_log_prior(self, retrieval_scores: torch.Tensor) -> torch.Tensor:
-        """log p(z | x) over the passages (and the null passage last, when enabled)."""
+    def span_log_probs(self, batch: Encoded, retrieval_scores: torch.Tensor) -> torch.Tensor:
+        """log p(z, s | x) for every (passage, span), shape of the span logits. When the null
+        passage is enabled, ``batch`` holds it as its last row and ``retrieval_scores`` does not."""
+        logits = self.span_logits(batch)
+        prior_scores = retrieval_scores
         if self.null_logit is not None:
-            retrieval_scores = torch.cat([retrieval_scores, self.null_logit[None]])
-        return torch.log_softmax(retrieval_scores, dim=0)
+            prior_scores = torch.cat([retrieval_scores, self.null_logit[None]])
+        if prior_scores.shape[0] != logits.shape[0]:
+            raise ValueError(f"{logits.shape[0]} passages read but {prior_scores.shape[0]} retrieval scores")
+        if self.normalisation == "joint":
+            joint = logits + prior_scores[:, None, None]
+            return joint - torch.logsumexp(joint.flatten(), dim=0)
+        log_span = logits.flatten(1).log_softmax(dim=1).view_as(logits)
+        return log_span + torch.log_softmax(prior_scores, dim=0)[:, None, None]
 
     def marginal_log_likelihood(self, batch: Encoded, retrieval_scores: torch.Tensor,
                                 gold_spans: torch.Tensor) -> torch.Tensor:
         """log p(y | x) where ``gold_spans`` (same shape as the span logits) marks every span
         whose text matches a gold answer (distant supervision)."""
-        logits = self.span_logits(batch)
-        flat = logits.flatten(1)
-        log_p_span = flat - torch.logsumexp(flat, dim=1, keepdim=True)
-        gold = gold_spans.flatten(1)
-        log_p_answer = torch.logsumexp(log_p_span.masked_fill(~gold, float("-inf")), dim=1)  # per passage
-        prior = self.passage_log_prior(retrieval_scores)
-        if self.null_logit is not None:
-            log_p_answer = torch.cat([log_p_answer, log_p_answer.new_full((1,), float("-inf"))])
-        return torch.logsumexp(prior + log_p_answer, dim=0)
+        log_p = self.span_log_probs(batch, retrieval_scores)
+        return torch.logsumexp(log_p.flatten().masked_fill(~gold_spans.flatten(), float("-inf")), dim=0)
