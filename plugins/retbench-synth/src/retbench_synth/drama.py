@@ -117,7 +117,7 @@ class DramaAugmenter(BuildsComponents, Component):
 
     def __init__(self, passages: int = 1000, k: int = 20, positives: int = 1, distractors_from: int = 10,
                  labeler: str = "bm25", labeler_args: dict[str, Any] | None = None, min_words: int = 5,
-                 max_new_tokens: int = 48, seed: int = 0) -> None:
+                 max_new_tokens: int = 256, seed: int = 0) -> None:
         self.passages = passages
         self.k = k
         self.positives = positives
@@ -247,7 +247,7 @@ class RerankAugmenter(QgenAugmenter):
 
     def __init__(self, passages: int = 1000, k: int = 20, window: int | None = None, step: int = 4,
                  max_chars: int = 300, distractors_from: int = 10, labeler: str = "bm25",
-                 labeler_args: dict[str, Any] | None = None, max_new_tokens: int = 48, rank_new_tokens: int = 256,
+                 labeler_args: dict[str, Any] | None = None, max_new_tokens: int = 256, rank_new_tokens: int = 256,
                  seed: int = 0) -> None:
         super().__init__(passages=passages, k=k, distractors_from=distractors_from, labeler=labeler,
                          labeler_args=labeler_args, max_new_tokens=max_new_tokens, seed=seed)
