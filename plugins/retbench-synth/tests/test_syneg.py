@@ -87,6 +87,15 @@ def test_the_prompt_asks_for_reasoning_then_the_negative_under_the_papers_attrib
     assert len({d for d, _, _ in drawn}) > 3 and {length for _, _, length in drawn} == set(scifact["lengths"])
 
 
+def test_without_reasoning_the_answer_is_the_document_alone(tmp_path):
+    generator = Writer()
+    generator.answer = lambda prompt: '{"hard_negative_document": "just a document"}'
+    syneg = sampler(generator, tmp_path, reasoning=False)
+    assert syneg.synthetic_["q1"].text == "just a document"
+    assert all("[Reasoning Definition]" not in p and '"reasoning"' not in p for p in generator.prompts)
+    assert set(generator.prefixes) == {'{"hard_negative_document": "'}
+
+
 def test_malformed_json_is_retried_then_the_pair_skipped(tmp_path):
     generator = Writer()
     syneg = sampler(generator, tmp_path, retries=2)

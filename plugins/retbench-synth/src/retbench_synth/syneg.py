@@ -4,7 +4,8 @@ with retrieved ones inside every training instance.
 Generation (the paper's multi-attribute self-reflection prompt): for each training (query,
 positive) pair the generator, cast as an expert in a domain, writes one hard negative in
 JSON, its ``reasoning`` first (why the document is close to the query yet does not answer it)
-and then the document, under attribute constraints drawn per pair with ``seed``: a domain, a
+and then the document (``reasoning=false``, a deviation: the document alone, for a small
+generator that never closes its reasoning), under attribute constraints drawn per pair with ``seed``: a domain, a
 reader education level and a length relative to the positive (``attributes``: a preset, the
 paper's SciFact sets by default, or ``{"domains", "levels", "lengths"}``). Malformed JSON is
 retried ``retries`` times with a stricter instruction, then the pair is skipped and counted.
@@ -58,16 +59,23 @@ NEGATIVE_PROMPT = (
     "Assume you are an expert in {domain}. Below is an example: a \"user_query\" and a \"positive_document\" "
     "relevant to it.\nExample: {example}\n\n"
     "[Task Definition]\nWrite one hard negative document for the user_query.\n"
-    "[Reasoning Definition]\nFirst reason step by step: what the user_query asks, which details make the "
-    "positive_document relevant, and how a document can stay close to the query's topic and wording without "
-    "giving that information.\n"
+    "{reasoning_definition}"
     "[Hard Negatives Definition]\nA hard negative document is on the user_query's topic and shares many of its "
     "terms, so a search engine may rank it high, but it does not answer the user_query.\n"
     "[Attributes Definition]\nThe document should be understandable at the education level {level}, and its "
     "length should be {length} the positive_document.\n"
-    "[Format Definition]\nReply with a JSON object with two fields, in this order: \"reasoning\" (your "
-    "reasoning) and \"hard_negative_document\" (the document)."
+    "[Format Definition]\n{format}"
 )
+REASONING_DEFINITION = (
+    "[Reasoning Definition]\nFirst reason step by step: what the user_query asks, which details make the "
+    "positive_document relevant, and how a document can stay close to the query's topic and wording without "
+    "giving that information.\n"
+)
+FORMATS = {
+    True: "Reply with a JSON object with two fields, in this order: \"reasoning\" (your reasoning) and "
+          "\"hard_negative_document\" (the document).",
+    False: "Reply with a JSON object with one field, \"hard_negative_document\" (the document).",
+}
 VERIFY_PROMPT = (
     "Query: {query}\nPassage: {negative}\n\nDoes the passage answer the query? Reply with a JSON object: "
     "\"answers_query\" (true or false) and \"revised\" (the passage rewritten so that it no longer answers the "
@@ -75,6 +83,7 @@ VERIFY_PROMPT = (
 )
 NEGATIVE_FIELD = "hard_negative_document"
 NEGATIVE_PREFIX = '{"reasoning": "'
+DOCUMENT_PREFIX = '{"hard_negative_document": "'
 VERIFY_PREFIX = '{"answers_query": '
 STRICT = "\nReply with one valid JSON object and nothing else."
 PROMPT_VERSION = "3"
@@ -86,13 +95,14 @@ class SynegNegatives(BuildsComponents, Component):
 
     def __init__(self, mix: str = "hybrid", synthetic_share: float = 1.0, retrieved: str = "bm25-hard",
                  retrieved_args: dict[str, Any] | None = None, attributes: str | dict[str, list[str]] = "scifact",
-                 retries: int = 1, verify: bool = False, prefill: bool = True, max_new_tokens: int = 512,
+                 reasoning: bool = True, retries: int = 1, verify: bool = False, prefill: bool = True, max_new_tokens: int = 512,
                  loss_temperature: float | None = 0.017, seed: int = 0) -> None:
         self.mix = mix
         self.synthetic_share = synthetic_share
         self.retrieved = retrieved
         self.retrieved_args = retrieved_args
         self.attributes = attributes
+        self.reasoning = reasoning
         self.retries = retries
         self.verify = verify
         self.prefill = prefill
@@ -172,7 +182,7 @@ class SynegNegatives(BuildsComponents, Component):
         self.mix_counts_: Counter[tuple[int, int]] = Counter()
 
     def pair_key(self, item: Mapping[str, Any], generator: Any) -> str:
-        setting = [component_identity(generator), PROMPT_VERSION, self.pair_attributes(item["qid"]), self.retries,
+        setting = [component_identity(generator), PROMPT_VERSION, self.pair_attributes(item["qid"]), self.reasoning, self.retries,
                    self.prefill, self.max_new_tokens]
         return hashlib.sha256(json.dumps([item["query"], item["positives"][0], setting],
                                          default=str).encode()).hexdigest()[:32]
@@ -206,7 +216,8 @@ class SynegNegatives(BuildsComponents, Component):
         self.log_ = [{"synthetic_negatives": counts, "generation_seconds": round(seconds, 2),
                       "generator": component_identity(generator), "prompt_version": PROMPT_VERSION,
                       "attributes": self.attribute_sets(),
-                      "prompt_templates": {"negative": NEGATIVE_PROMPT,
+                      "prompt_templates": {"negative": NEGATIVE_PROMPT, "format": FORMATS[self.reasoning],
+                                           **({"reasoning_definition": REASONING_DEFINITION} if self.reasoning else {}),
                                            **({"verify": VERIFY_PROMPT} if self.verify else {})}}]
         return negatives
 
@@ -249,11 +260,14 @@ class SynegNegatives(BuildsComponents, Component):
             example = json.dumps({"user_query": item["query"], "positive_document": positive.contents(": ")},
                                  ensure_ascii=False)
             prompt = NEGATIVE_PROMPT
-            for name, value in {"example": example, **attrs}.items():
+            parts = {"reasoning_definition": REASONING_DEFINITION if self.reasoning else "",
+                     "format": FORMATS[self.reasoning], "example": example, **attrs}
+            for name, value in parts.items():
                 prompt = prompt.replace("{" + name + "}", value)
             prompts.append(prompt)
         results = []
-        for attrs, written in zip(attributes, self._ask(generator, prompts, NEGATIVE_FIELD, NEGATIVE_PREFIX)):
+        for attrs, written in zip(attributes, self._ask(generator, prompts, NEGATIVE_FIELD,
+                                                           NEGATIVE_PREFIX if self.reasoning else DOCUMENT_PREFIX)):
             negative = str(written[NEGATIVE_FIELD]).strip() if written is not None else ""
             reasoning = str(written.get("reasoning", "")).strip() if written is not None else ""
             results.append({"status": "kept" if negative else "malformed", **attrs,
