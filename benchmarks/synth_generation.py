@@ -1,7 +1,7 @@
 """Generation cost of the synth plugin's LLM steps: windows of several queries (listwise
 reranking) and chunks of (query, positive) pairs (SyNeg) sent to the generator as one batch,
 against the one-prompt-at-a-time loop of the reference implementations (RankGPT's sliding
-window reranks one query after another; a SyNeg pair is written, then reflected on), in one run.
+window reranks one query after another; a SyNeg pair is written, then verified), in one run.
 
     .venv/bin/python benchmarks/synth_generation.py [--queries 8] [--repeats 3] [--data ../shared/data/scifact]
 
@@ -22,11 +22,11 @@ from pathlib import Path
 
 from retbench_readers.hf_generator import HFGenerator
 from retbench_synth.listwise import rerank, rerank_many
-from retbench_synth.members import build_retriever
 from retbench_synth.syneg import SynegNegatives
 from rich.console import Console
 from rich.table import Table
 
+from retbench import component_factory
 from retbench.datasets.beir import load_beir_split
 
 
@@ -48,7 +48,7 @@ def main() -> None:
     split = load_beir_split(args.data, "test", workdir=Path(tempfile.mkdtemp()), name="scifact")
     qids = sorted(split.queries)[: args.queries]
     queries = [split.queries[q] for q in qids]
-    bm25 = build_retriever("bm25", None)
+    bm25 = component_factory()("retrievers", "bm25")
     bm25.index(split.corpus, workdir=Path(tempfile.mkdtemp()))
     run = bm25.search({q: split.queries[q] for q in qids}, k=20)
     ranked = [[d for d, _ in sorted(run[q].items(), key=lambda x: -x[1])] for q in qids]
@@ -72,7 +72,7 @@ def main() -> None:
                   f"{reference / ours:.2f}x", f"{same}/{len(qids)} orders")
 
     items = [{"qid": q, "query": split.queries[q], "positives": [sorted(split.qrels[q])[0]]} for q in qids]
-    syneg = SynegNegatives(domain="scientific")
+    syneg = SynegNegatives(verify=True)
 
     def write(chunk: int) -> dict:
         return syneg.write_negatives(items, corpus=split.corpus, generator=generator,
@@ -81,7 +81,7 @@ def main() -> None:
     reference, alone = median_seconds(lambda: write(1), args.repeats)
     ours, together = median_seconds(lambda: write(16), args.repeats)
     same = sum(alone.get(q) == together.get(q) for q in qids)
-    table.add_row("syneg negative + reflection", f"{reference / len(qids):.2f}", f"{ours / len(qids):.2f}",
+    table.add_row("syneg negative + verification", f"{reference / len(qids):.2f}", f"{ours / len(qids):.2f}",
                   f"{reference / ours:.2f}x", f"{same}/{len(qids)} negatives")
     Console().print(table)
 

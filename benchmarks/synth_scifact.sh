@@ -3,15 +3,15 @@
 # MiniLM next to both members, and MiniLM trained on the train claims (BM25 hard negatives)
 # plus DRAMA-augmented data (crop, qgen, rerank on PASSAGES passages each; offline
 # SmolLM2-135M-Instruct as the generator), and with SyNeg hybrid negatives vs BM25 negatives
-# alone on the first SYNEG train claims. Every trained row starts from all-MiniLM-L6-v2, runs
-# the same steps of batch 16 with seed 0 (51 = one epoch of the 809 train claims), and is scored
-# on the 300 test claims.
-# Usage: benchmarks/synth_scifact.sh [hybrid|augment|syneg|all] [PASSAGES] [SYNEG]
-#        (defaults: all, 100 passages per augmenter, 160 claims for the SyNeg comparison)
+# alone (and synthetic-only) on the first SYNEG train claims. Every trained row starts from
+# all-MiniLM-L6-v2, runs 2 whole epochs of batch 16 with seed 0 (issue 17: no step cap), and is
+# scored on the 300 test claims.
+# Usage: [FIT=<record or fit folder>] benchmarks/synth_scifact.sh [hybrid|augment|syneg|all] [PASSAGES] [SYNEG]
+#        (defaults: all, 809 passages per augmenter, 400 claims for the SyNeg comparison)
 set -euo pipefail
 PART=${1:-all}
-PASSAGES=${2:-100}
-SYNEG=${3:-160}
+PASSAGES=${2:-809}
+SYNEG=${3:-400}
 RETBENCH=${RETBENCH:-.venv/bin/retbench}
 minilm=(--retriever-arg model=offline:all-minilm-l6-v2 --retriever-arg pooling=mean)
 common=(--dataset beir:../shared/data/scifact --save-record leaderboards/records)
@@ -23,15 +23,25 @@ if [[ $PART == hybrid || $PART == all ]]; then
   run --retriever hybrid --retriever-arg members=bm25,dpr --retriever-arg "$members" \
       --retriever-arg method=interpolation
 fi
-trained=(--retriever dpr "${minilm[@]}")
+trained=(--retriever dpr "${minilm[@]}" --retriever-arg epochs=2 --retriever-arg train_batch_size=16)
 if [[ $PART == augment || $PART == all ]]; then
+  # issue 17: whole epochs (no max_steps), 1 synthetic item per claim; crop labelled by BM25 and
+  # by the baseline's trained DPR (FIT: its fit folder or record); qgen and rerank on the same passages
   run "${trained[@]}" --fit-split train
-  for recipe in crop qgen rerank; do
-    run "${trained[@]}" --fit-split train --retriever-arg max_steps=51 --augment "$recipe" \
-        --augment-arg passages="$PASSAGES"
+  FIT=${FIT:?set FIT to the baseline run\'s record or fit folder}
+  for labeler in bm25 "dpr@$FIT"; do
+    run "${trained[@]}" --fit-split train --augment crop --augment-arg passages="$PASSAGES" \
+        --augment-arg labeler="$labeler" --augment-ratio 1
+  done
+  for recipe in qgen rerank; do
+    run "${trained[@]}" --fit-split train --augment "$recipe" --augment-arg passages="$PASSAGES" --augment-ratio 1
   done
 fi
 if [[ $PART == syneg || $PART == all ]]; then
-  run "${trained[@]}" --fit-split "train[:$SYNEG]"
-  run "${trained[@]}" --fit-split "train[:$SYNEG]" --negatives syneg --negatives-arg domain=scientific
+  # issue 17: the same start, seed, epochs and temperature (0.017) in every arm
+  tau=(--retriever-arg temperature=0.017)
+  run "${trained[@]}" "${tau[@]}" --fit-split "train[:$SYNEG]" --retriever-arg hard_negatives=3
+  run "${trained[@]}" "${tau[@]}" --fit-split "train[:$SYNEG]" --retriever-arg hard_negatives=3 --negatives syneg
+  run "${trained[@]}" "${tau[@]}" --fit-split "train[:$SYNEG]" --retriever-arg hard_negatives=1 --negatives syneg \
+      --negatives-arg mix=synthetic-only
 fi

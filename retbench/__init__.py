@@ -33,9 +33,12 @@ import pluggy
 hookimpl = pluggy.HookimplMarker("retbench")
 
 from retbench.attribution import attributed  # noqa: E402
-from retbench.component import Component  # noqa: E402
+from retbench.cache import atomic_write_json, stage_key  # noqa: E402
+from retbench.component import Component, component_identity, params_of  # noqa: E402
 from retbench.config import RunConfig  # noqa: E402
 from retbench.errors import ConfigError, DataFormatError, RetbenchError  # noqa: E402
+from retbench.factory import ComponentFactory, component_factory  # noqa: E402
+from retbench.hookspecs import Register  # noqa: E402
 from retbench.pipeline import evaluate  # noqa: E402
 from retbench.plugins import get_plugin_manager  # noqa: E402
 from retbench.progress import track  # noqa: E402
@@ -49,6 +52,7 @@ from retbench.types import (  # noqa: E402
     LoraWeights,
     Passage,
     Qrels,
+    Queries,
     Run,
     RunRecord,
 )
@@ -56,6 +60,7 @@ from retbench.types import (  # noqa: E402
 __all__ = [
     "Answer",
     "Component",
+    "ComponentFactory",
     "ConfigError",
     "Corpus",
     "DataFormatError",
@@ -65,16 +70,23 @@ __all__ = [
     "LoraWeights",
     "Passage",
     "Qrels",
+    "Queries",
+    "Register",
     "Run",
     "RunConfig",
     "RunRecord",
     "RetbenchError",
+    "atomic_write_json",
     "attributed",
     "checked_negatives",
+    "component_factory",
+    "component_identity",
     "evaluate",
     "get_plugin_manager",
     "has_answer",
     "hookimpl",
+    "params_of",
+    "stage_key",
     "track",
 ]
 

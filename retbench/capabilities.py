@@ -15,6 +15,7 @@ cannot answer for a component (``ct2`` cannot merge LoRA weights) can still writ
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from retbench.errors import ConfigError
@@ -67,3 +68,10 @@ def hand_augment_generator(components: Iterable[Any], generator: Any) -> list[An
 
 def wants_augment_generator(components: Iterable[Any]) -> bool:
     return any(c is not None and callable(getattr(c, "set_augment_generator", None)) for c in components)
+
+
+def hand_generation_cache(components: Iterable[Any], folder: Path) -> None:
+    """Give the run's shared generation cache to every component defining ``set_generation_cache``."""
+    for component in components:
+        if component is not None and callable(getattr(component, "set_generation_cache", None)):
+            component.set_generation_cache(folder)

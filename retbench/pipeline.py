@@ -18,7 +18,7 @@ from typing import Any
 from retbench import progress
 from retbench.attribution import attributed, describe, notify
 from retbench.augment import mix
-from retbench.capabilities import wants_augment_generator
+from retbench.capabilities import hand_generation_cache, wants_augment_generator
 from retbench.cache import Cache, Stage, atomic_write_json, directory_bytes, stage_key
 from retbench.component import search_time_params, without_search_time_params
 from retbench.config import RunConfig
@@ -158,6 +158,7 @@ class _Run:
         train_key = {"name": train.name, "split": train.split, "revision": train.revision}
         if self.c.retriever in trainable:
             retriever_train, augment_key = self.augmented(train)
+            hand_generation_cache([self.c.negatives], self.generation_cache)
             stage, _ = self.stage(
                 "fit",
                 lambda stage: self._fit(self.c.retriever, stage, retriever_train, negatives=self.c.negatives,
@@ -220,7 +221,7 @@ class _Run:
         if not self.c.augmenters:
             return train, None
         recipe = ",".join(a.name for a in self.c.augmenters)
-        shared = self.cache.home / "augment" / "shared"  # generation caches outlive any one recipe
+        shared = self.generation_cache
 
         def compute(stage: Stage) -> dict[str, Any]:
             items, counts = [], {}
@@ -242,7 +243,18 @@ class _Run:
             seed=self.config.seed,
         )
         items = json.loads((stage.workdir / "items.json").read_text())
-        return mix(train, items, recipe=recipe, ratio=self.config.augment_ratio, seed=self.config.seed), stage.key
+        mixed = mix(train, items, recipe=recipe, ratio=self.config.augment_ratio, seed=self.config.seed)
+        synthetic = len(mixed.queries) - len(train.queries)
+        self.manifests["augment"] = {**self.manifests["augment"], "mix": {
+            "real": len(train.queries), "synthetic": synthetic, "augment_ratio": self.config.augment_ratio,
+            "synthetic_per_real": round(synthetic / len(train.queries), 4) if train.queries else None}}
+        return mixed, stage.key
+
+    @property
+    def generation_cache(self) -> Path:
+        """Generated training data (augmenters', SyNeg's negatives) is kept here, outside any one
+        stage, keyed by what makes it: a run changing only training settings regenerates nothing."""
+        return self.cache.home / "augment" / "shared"
 
     def _fit(self, component: Any, stage: Stage, train: DatasetSplit, **kwargs: Any) -> dict[str, Any]:
         role = next(r for r in ("retriever", "reader", "injector") if getattr(self.c, r) is component)

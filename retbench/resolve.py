@@ -9,6 +9,7 @@ from retbench.capabilities import check_generator, hand_augment_generator, wants
 from retbench.component import build, constructor_parameters, params_of
 from retbench.config import RunConfig
 from retbench.errors import ConfigError
+from retbench.factory import ComponentFactory, hand_component_factory
 from retbench.outputs import redact, secret_params
 from retbench.plugins import RetbenchPluginManager
 from retbench.registry import Registries
@@ -152,6 +153,7 @@ def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager
             augment_generator = make("generators", "augment-generator", config.augment_generator,
                                      config.augment_generator_args)
     hand_augment_generator(data_users, augment_generator)
+    hand_component_factory(built.values(), ComponentFactory(registries))  # before fingerprints: a hybrid's name members
     components = Components(dataset, retriever, reader, injector, negatives, described, generator, augmenters,
                             augment_generator, built)
     if fingerprints:

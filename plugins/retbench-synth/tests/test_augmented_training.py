@@ -37,6 +37,27 @@ def test_crop_data_joins_the_training_split_and_names_the_recipe(retbench_tiny_b
                     cache=retbench_cache)
     assert "augment" in half.cost["cached_stages"] and half.training["fit"]["train"]["queries"] == 4 + 2
     assert "train + crop x0.5" in system_label(half)
+    assert augment["mix"] == {"real": 4, "synthetic": augment["items"], "augment_ratio": None,
+                              "synthetic_per_real": round(augment["items"] / 4, 4)}
+    assert half.training["augment"]["mix"]["synthetic"] == 2 and half.training["augment"]["mix"]["augment_ratio"] == 0.5
+    assert fit["items_unseen"] == 0  # whole epochs: every real and synthetic item is trained on
+
+
+def test_a_trained_bi_encoder_labels_the_synthetic_queries(retbench_tiny_bert, retbench_cache):
+    trained = evaluate(config(retbench_tiny_bert), pm=manager(), cache=retbench_cache)
+    fit = trained.training["fit"]["model"]
+    args = {"passages": 4, "k": 4, "distractors_from": 2, "min_words": 2}
+    by_bm25 = evaluate(config(retbench_tiny_bert, augment="crop", augment_args=args), pm=manager(),
+                       cache=retbench_cache)
+    args = {**args, "labeler_args": {"model": str(retbench_tiny_bert)}}
+    by_dpr = evaluate(config(retbench_tiny_bert, augment="crop", augment_args={**args, "labeler": f"dpr@{fit}"}),
+                      pm=manager(), cache=retbench_cache)
+    assert by_dpr.components["augmenter:crop"]["params"]["labeler"] == f"dpr@{fit}"
+    assert by_dpr.stages["augment"]["key"] != by_bm25.stages["augment"]["key"]
+    assert by_dpr.training["augment"]["items"] == 4
+    with pytest.raises(ConfigError, match="not a trained bi-encoder"):
+        evaluate(config(retbench_tiny_bert, augment="crop", augment_args={**args, "labeler": "dpr@/nowhere"}),
+                 pm=manager(), cache=retbench_cache)
 
 
 def test_augment_settings_are_checked(retbench_tiny_bert, retbench_cache):

@@ -4,13 +4,16 @@ import re
 
 import pytest
 
-from retbench import Corpus, Passage
+import retbench_bm25.plugin
+from retbench import Corpus, Passage, component_factory
 from retbench.augment import training_split
+from retbench.testing import make_plugin_manager
 from retbench_synth.drama import (
     CropAugmenter,
     QgenAugmenter,
     RerankAugmenter,
     TripletAugmenter,
+    clean_query,
     parse_triplet,
     sentences,
 )
@@ -20,6 +23,13 @@ TOPICS = ["paris france capital seine", "berlin germany capital spree", "madrid 
 PASSAGES = [Passage(f"d{i}", f"The first sentence is about {t}. Short one. A second sentence mentions {t} again.",
                     t.split()[0]) for i, t in enumerate(TOPICS)]
 CORPUS = Corpus.from_passages(PASSAGES)
+FACTORY = component_factory(make_plugin_manager(retbench_bm25.plugin))
+
+
+def made(augmenter):
+    """``augmenter`` with the factory a run would hand it (its labeller comes from there)."""
+    augmenter.set_component_factory(FACTORY)
+    return augmenter
 
 
 class Scripted:
@@ -44,8 +54,9 @@ class Scripted:
             if prompt.startswith("Rank"):
                 count = len(re.findall(r"^\[\d+\]", prompt, re.MULTILINE))
                 outputs.append(" > ".join(f"[{i}]" for i in range(count, 0, -1)))  # reversed
-            elif prompt.startswith("Write one search query"):
-                outputs.append(f"Query: {topic.group(1)} capital" if topic else "")
+            elif prompt.startswith("Brainstorm"):
+                topic = re.search(r"about (\w+)", prompt.rsplit("Passage:", 1)[1])
+                outputs.append(f" Find a city\nQuery: {topic.group(1)} capital" if topic else "")
             elif "Reply with JSON" in prompt:
                 outputs.append('{"query": "q", "positive": "p", "negative": "n"}' if "paris" in prompt
                                else '{"query": "q", "positive": ')
@@ -55,7 +66,7 @@ class Scripted:
 
 
 def test_a_cropped_query_is_a_sentence_of_its_passage(tmp_path):
-    augmenter = CropAugmenter(passages=6, k=6, positives=1, distractors_from=3, min_words=4)
+    augmenter = made(CropAugmenter(passages=6, k=6, positives=1, distractors_from=3, min_words=4))
     items = augmenter.augment(CORPUS, workdir=tmp_path)
     assert len(items) == 6 and augmenter.last_counts_ == {"kept": 6, "rejected": 0}
     by_id = {p.id: p for p in PASSAGES}
@@ -64,17 +75,17 @@ def test_a_cropped_query_is_a_sentence_of_its_passage(tmp_path):
         assert item["query"] in sentences(source.text) and len(item["query"].split()) >= 4
         assert len(item["positives"]) == 1 and item["positives"][0] not in item["distractors"]
         assert len(item["distractors"]) <= 3
-    assert items == CropAugmenter(passages=6, k=6, positives=1, distractors_from=3, min_words=4).augment(
+    assert items == made(CropAugmenter(passages=6, k=6, positives=1, distractors_from=3, min_words=4)).augment(
         CORPUS, workdir=tmp_path)  # seeded
 
 
 def test_qgen_writes_one_query_per_passage_and_caches_it(tmp_path):
     generator = Scripted()
-    items = QgenAugmenter(passages=4, k=6).augment(CORPUS, generator=generator, workdir=tmp_path)
+    items = made(QgenAugmenter(passages=4, k=6)).augment(CORPUS, generator=generator, workdir=tmp_path)
     assert {i["query"] for i in items} <= {f"{t.split()[0]} capital" for t in TOPICS}
     asked = len(generator.prompts)
     assert asked == 4
-    QgenAugmenter(passages=4, k=6).augment(CORPUS, generator=generator, workdir=tmp_path)
+    made(QgenAugmenter(passages=4, k=6)).augment(CORPUS, generator=generator, workdir=tmp_path)
     assert len(generator.prompts) == asked
 
 
@@ -95,27 +106,52 @@ def test_an_interrupted_generation_resumes_without_regenerating(tmp_path):
     assert calls == [["d0", "d1"]] and made == ["d2", "d3", "d4", "d5"]
 
 
-def test_rerank_applies_the_parsed_permutation(tmp_path):
+def test_rerank_applies_the_parsed_permutation_and_takes_distractors_from_lower_ranks(tmp_path):
     generator = Scripted()
-    augmenter = RerankAugmenter(passages=2, k=5, window=8)
+    augmenter = made(RerankAugmenter(passages=2, k=5, distractors_from=2))
     items = augmenter.augment(CORPUS, generator=generator, workdir=tmp_path)
-    ranked = QgenAugmenter(passages=2, k=5).retrieved(
+    ranked = made(QgenAugmenter(passages=2, k=5)).retrieved(
         {i["qid"].removeprefix("rerank-"): i["query"] for i in items}, CORPUS, tmp_path)
     for item in items:
         original = ranked[item["qid"].removeprefix("rerank-")]
-        assert item["positives"] == [original[-1]]  # the scripted ranking reverses the list
-        assert item["distractors"] == list(reversed(original[:-1]))
+        reranked = list(reversed(original))  # the scripted ranking reverses the list
+        assert item["positives"] == reranked[:1]
+        assert item["distractors"] == reranked[2:5]  # not rank 2, the likeliest false negative
     assert augmenter.last_counts_["clean_windows"] == len(items)
+    rank_prompts = [p for p in generator.prompts if p.startswith("Rank")]
+    assert len(rank_prompts) == len(items)  # window=None: all k candidates in one prompt
+    shown = sorted(len(re.findall(r"^\[\d+\]", p, re.MULTILINE)) for p in rank_prompts)
+    assert shown == sorted(len(ranked[q]) for q in ranked) and shown[-1] > 4 // 2
+
+
+def test_qgen_is_few_shot_and_keeps_the_query_line():
+    from retbench_synth.drama import QGEN_PROMPT
+
+    assert QGEN_PROMPT.count("\nQuery: ") == 3 and QGEN_PROMPT.endswith("Passage: {passage}\nTask:")
+    assert clean_query(" Find a city\nQuery: \"paris capital\"\nmore") == "paris capital"
+    assert clean_query("a title with no query line") == ""
+
+
+def test_a_labeller_is_any_retriever_by_name_including_a_trained_one(tmp_path):
+    from retbench import ConfigError
+    from retbench_synth.drama import labeler_spec
+
+    assert labeler_spec("bm25", None) == ("bm25", {})
+    assert labeler_spec("dpr@/runs/fit", {"pooling": "mean"}) == ("dpr", {"pooling": "mean", "init": "/runs/fit"})
+    with pytest.raises(ConfigError, match="name@<fit"):
+        labeler_spec("dpr@", None)
+    with pytest.raises(ConfigError, match="no component factory"):
+        CropAugmenter(passages=2, min_words=2).augment(CORPUS, workdir=tmp_path)
 
 
 def test_rerank_reuses_the_queries_qgen_wrote_and_names_its_prompts(tmp_path):
     generator = Scripted()
-    QgenAugmenter(passages=3, k=5).augment(CORPUS, generator=generator, workdir=tmp_path)
+    made(QgenAugmenter(passages=3, k=5)).augment(CORPUS, generator=generator, workdir=tmp_path)
     asked = len(generator.prompts)
-    augmenter = RerankAugmenter(passages=4, k=5)
+    augmenter = made(RerankAugmenter(passages=4, k=5))
     augmenter.augment(CORPUS, generator=generator, workdir=tmp_path)
     new = generator.prompts[asked:]
-    assert sum(p.startswith("Write one search query") for p in new) == 1  # only the fourth passage
+    assert sum(p.startswith("Brainstorm") for p in new) == 1  # only the fourth passage
     assert sum(p.startswith("Rank") for p in new) == 4
     assert set(augmenter.last_prompts_["templates"]) == {"qgen", "rerank"}
 
@@ -124,7 +160,7 @@ def test_triplets_are_validated_and_malformed_ones_dropped(tmp_path):
     assert parse_triplet('noise {"query": "q", "positive": "p", "negative": "n"} noise') == {
         "query": "q", "positive": "p", "negative": "n"}
     assert parse_triplet('{"query": "q", "positive": ""}') is None
-    augmenter = TripletAugmenter(passages=6)
+    augmenter = made(TripletAugmenter(passages=6))
     items = augmenter.augment(CORPUS, generator=Scripted(), workdir=tmp_path)
     assert len(items) == 1 and augmenter.last_counts_ == {"kept": 1, "rejected": 5}
     split = training_split(items, CORPUS, name="scifact", recipe="triplet")

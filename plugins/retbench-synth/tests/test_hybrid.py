@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+import retbench_bm25.plugin
+import retbench_dense.plugin
 import retbench_synth.plugin
-from retbench import ConfigError, RunConfig, evaluate
+from retbench import ConfigError, RetbenchError, RunConfig, evaluate
 from retbench.testing import make_plugin_manager
 from retbench_synth.hybrid import HybridRetriever, fuse
 
@@ -51,7 +53,7 @@ def test_member_args_must_name_members():
 
 
 def test_hybrid_of_bm25_and_a_dense_retriever_runs_and_is_cached(retbench_tiny_bert, retbench_cache):
-    pm = make_plugin_manager(retbench_synth.plugin)
+    pm = make_plugin_manager(retbench_synth.plugin, retbench_bm25.plugin, retbench_dense.plugin)  # members from here
     args = {"members": "bm25,dpr", "member_args": {"dpr": {"model": str(retbench_tiny_bert)}}}
     config = RunConfig(dataset="mock", retriever="hybrid", retriever_args=args, k=5)
     record = evaluate(config, pm=pm, cache=retbench_cache)
@@ -64,6 +66,14 @@ def test_hybrid_of_bm25_and_a_dense_retriever_runs_and_is_cached(retbench_tiny_b
                                retriever_args={**args, "method": "interpolation", "weights": [0.7, 0.3]}),
                      pm=pm, cache=retbench_cache)
     assert other.stages["search"]["key"] != record.stages["search"]["key"]
+
+
+def test_members_come_from_the_runs_plugins_only(retbench_cache):
+    config = RunConfig(dataset="mock", retriever="hybrid", retriever_args={"members": "bm25,oracle"}, k=5)
+    with pytest.raises(RetbenchError, match="unknown retriever .bm25."):  # installed, but not a plugin of this run
+        evaluate(config, pm=make_plugin_manager(retbench_synth.plugin), cache=retbench_cache)
+    record = evaluate(config, pm=make_plugin_manager(retbench_synth.plugin, retbench_bm25.plugin), cache=retbench_cache)
+    assert [m["name"] for m in record.components["retriever"]["fingerprint"]["members"]] == ["bm25", "oracle"]
 
 
 def test_finding_the_plugin_imports_neither_torch_nor_ranx():

@@ -2,25 +2,36 @@ from __future__ import annotations
 
 import json
 import time
+from typing import ClassVar
 
 import pytest
 
-from retbench import Passage
-from retbench.testing import mock_split
+import retbench_bm25.plugin
+import retbench_dense.plugin
+import retbench_synth.plugin
+from retbench import ConfigError, Passage, RunConfig, component_factory, evaluate, hookimpl
+from retbench.testing import make_plugin_manager, mock_split
 from retbench_dense.retriever import DPR
 from retbench_dense.training import training_items
 from retbench_synth.json_output import parse_json_object
-from retbench_synth.syneg import SynegNegatives
+from retbench_synth.syneg import ATTRIBUTES, SynegNegatives
 
 SPLIT = mock_split("train")
 ITEMS = training_items(SPLIT)
+FACTORY = component_factory(make_plugin_manager(retbench_dense.plugin, retbench_bm25.plugin))
+
+
+def asks_about(prompt: str, qid: str) -> bool:
+    return json.dumps(SPLIT.queries[qid]) in prompt
 
 
 class Writer:
-    """Scripted generator: a JSON negative per query (malformed for q2), a reflection verdict;
-    with a prefix it returns what follows the prefix, as real generators do."""
+    """Scripted generator: a JSON reasoning + negative per query (malformed for q2), a
+    verification verdict; with a prefix it returns what follows the prefix, as real generators do."""
 
     name = "writer"
+    version = "1"
+    calls: ClassVar[list[str]] = []  # every prompt any Writer was given (a run builds its own)
 
     def __init__(self, answers_query: bool = False, delay: float = 0.0):
         self.delay = delay
@@ -28,33 +39,67 @@ class Writer:
         self.prefixes: list[str] = []
         self.answers_query = answers_query
 
+    def get_params(self):
+        return {}  # the scripted verdict is not part of its identity: a verify run reuses the generations
+
     def answer(self, prompt: str) -> str:
-        if prompt.startswith("Query:"):  # the self-reflection step
+        if prompt.startswith("Query:"):  # the verification step
             return json.dumps({"answers_query": self.answers_query, "revised": "a revised negative"}) + " and more"
-        if "Query: " + SPLIT.queries["q2"] in prompt:
-            return '{"negative": "unterminated'
-        return 'Sure! {"negative": "a passage about something else"}'
+        if asks_about(prompt, "q2"):
+            return '{"reasoning": "unterminated'
+        return 'Sure! {"reasoning": "same topic, no answer", "hard_negative_document": "a passage about something else"}'
 
     def generate(self, prompts, *, max_new_tokens, prefix=""):
         time.sleep(self.delay)
         self.prompts += prompts
+        Writer.calls.extend(prompts)
         self.prefixes.append(prefix)
         answers = [self.answer(p) for p in prompts]
         answers = [a[a.index("{"):] if prefix else a for a in answers]
         return [a[len(prefix):] if a.startswith(prefix) else a for a in answers]
 
 
+class WriterPlugin:
+    @hookimpl
+    def retbench_register_generators(self, register):
+        register(Writer)
+
+
 def sampler(generator, tmp_path, **params) -> SynegNegatives:
-    syneg = SynegNegatives(retrieved="random", **params)
+    syneg = SynegNegatives(**{"retrieved": "random", **params})
     syneg.set_augment_generator(generator)
+    syneg.set_component_factory(FACTORY)
     syneg.prepare(ITEMS, corpus=SPLIT.corpus, retriever=None, hard_negatives={}, workdir=tmp_path)
     return syneg
+
+
+def test_the_prompt_asks_for_reasoning_then_the_negative_under_the_papers_attributes(tmp_path):
+    generator = Writer()
+    syneg = sampler(generator, tmp_path)
+    prompt = next(p for p in generator.prompts if asks_about(p, "q1"))
+    scifact = ATTRIBUTES["scifact"]
+    assert any(prompt.startswith(f"Assume you are an expert in {d}.") for d in scifact["domains"])
+    assert any(f"education level {level}" in prompt for level in scifact["levels"])
+    assert any(f"length should be {length} the positive_document" in prompt for length in scifact["lengths"])
+    assert prompt.index('"reasoning"') < prompt.index('"hard_negative_document"')
+    assert set(generator.prefixes) == {'{"reasoning": "'}  # no separate verification unless asked
+    drawn = {tuple(syneg.pair_attributes(f"q{n}").values()) for n in range(40)}
+    assert len({d for d, _, _ in drawn}) > 3 and {length for _, _, length in drawn} == set(scifact["lengths"])
+
+
+def test_without_reasoning_the_answer_is_the_document_alone(tmp_path):
+    generator = Writer()
+    generator.answer = lambda prompt: '{"hard_negative_document": "just a document"}'
+    syneg = sampler(generator, tmp_path, reasoning=False)
+    assert syneg.synthetic_["q1"].text == "just a document"
+    assert all("[Reasoning Definition]" not in p and '"reasoning"' not in p for p in generator.prompts)
+    assert set(generator.prefixes) == {'{"hard_negative_document": "'}
 
 
 def test_malformed_json_is_retried_then_the_pair_skipped(tmp_path):
     generator = Writer()
     syneg = sampler(generator, tmp_path, retries=2)
-    malformed = [p for p in generator.prompts if "Query: " + SPLIT.queries["q2"] in p and not p.startswith("Query:")]
+    malformed = [p for p in generator.prompts if asks_about(p, "q2")]
     assert len(malformed) == 3 and malformed[1].endswith("nothing else.")
     counts = syneg.log[0]["synthetic_negatives"]
     assert counts["malformed"] == 1 and counts["kept"] == len(ITEMS) - 1
@@ -63,8 +108,8 @@ def test_malformed_json_is_retried_then_the_pair_skipped(tmp_path):
 
 def test_answers_are_prefilled_with_the_json_opening_unless_prefill_is_off(tmp_path):
     prefilled = Writer()
-    assert sampler(prefilled, tmp_path / "on").synthetic_["q1"].text == "a passage about something else"
-    assert set(prefilled.prefixes) == {'{"negative": "', '{"answers_query": '}
+    assert sampler(prefilled, tmp_path / "on", verify=True).synthetic_["q1"].text == "a passage about something else"
+    assert set(prefilled.prefixes) == {'{"reasoning": "', '{"answers_query": '}
     plain = Writer()
     assert sampler(plain, tmp_path / "off", prefill=False).synthetic_["q1"].text == "a passage about something else"
     assert set(plain.prefixes) == {""}
@@ -76,8 +121,11 @@ def test_json_is_found_in_prose_and_text_after_it_is_ignored():
     assert parse_json_object("no object [1, 2]") is None
 
 
-def test_reflection_replaces_a_negative_that_answers_the_query(tmp_path):
-    syneg = sampler(Writer(answers_query=True), tmp_path)
+def test_verification_is_a_separate_step_that_reuses_the_generations(tmp_path):
+    sampler(Writer(), tmp_path)
+    again = Writer(answers_query=True)
+    syneg = sampler(again, tmp_path, verify=True)
+    assert all(p.startswith("Query:") for p in again.prompts) and len(again.prompts) == len(ITEMS) - 1
     assert syneg.synthetic_["q1"].text == "a revised negative"
     assert syneg.log[0]["synthetic_negatives"]["revised"] == len(ITEMS) - 1
 
@@ -90,26 +138,71 @@ def test_negatives_are_cached_per_pair_with_their_generation_seconds(tmp_path):
     assert reused["generation_seconds"] == first["generation_seconds"] > 0
 
 
-def test_every_instance_gets_exactly_one_synthetic_negative_plus_retrieved_ones(tmp_path):
-    syneg = sampler(Writer(), tmp_path, ratio=0.7)
+def test_hybrid_gives_every_instance_exactly_one_synthetic_plus_k_minus_one_retrieved(tmp_path):
+    syneg = sampler(Writer(), tmp_path)
     batch = [i for i in ITEMS if i["qid"] != "q2"]
-    retrieved = []
-    for seed in range(200):
+    for seed in range(20):
         for picks in syneg.sample(batch, corpus=SPLIT.corpus, retriever=None, k=3, seed=seed):
-            synthetic = [p for p in picks if isinstance(p, Passage)]
-            assert len(synthetic) == 1 and synthetic[0].id.startswith("syneg:")
-            retrieved.append(len(picks) - 1)
-    assert sum(retrieved) / len(retrieved) == pytest.approx(1 / 0.7 - 1, abs=0.05)
+            assert isinstance(picks[0], Passage) and picks[0].id.startswith("syneg:")
+            assert len(picks) == 3 and all(isinstance(p, str) for p in picks[1:])
     fallback = syneg.sample([i for i in ITEMS if i["qid"] == "q2"], corpus=SPLIT.corpus, retriever=None, k=2, seed=0)
     assert len(fallback[0]) == 2 and all(isinstance(p, str) for p in fallback[0])
+    mix = syneg.log[1]
+    assert mix["per_instance"] == {"0 synthetic + 2 retrieved": 1, "1 synthetic + 2 retrieved": 20 * len(batch)}
+    assert mix["synthetic_negatives"] == 20 * len(batch) and mix["retrieved_negatives"] == 40 * len(batch) + 2
+    with pytest.raises(ConfigError, match="hard_negatives >= 2"):
+        syneg.sample(batch, corpus=SPLIT.corpus, retriever=None, k=1, seed=0)
 
 
-def test_a_retriever_trains_on_synthetic_negatives(retbench_tiny_bert, tmp_path):
+def test_synthetic_only_and_the_share_of_queries_with_a_synthetic_negative(tmp_path):
+    only = sampler(Writer(), tmp_path, mix="synthetic-only")
+    picks = only.sample(ITEMS, corpus=SPLIT.corpus, retriever=None, k=1, seed=0)
+    assert [len(p) for p in picks] == [0 if i["qid"] == "q2" else 1 for i in ITEMS]
+    many = [{"qid": f"x{n}"} for n in range(400)]
+    share = SynegNegatives(synthetic_share=0.5)
+    assert sum(share.gets_synthetic(i["qid"]) for i in many) == pytest.approx(200, abs=30)
+    with pytest.raises(ConfigError, match="mix must be"):
+        SynegNegatives(mix="direct").validate()
+    with pytest.raises(ConfigError, match="not a preset"):
+        SynegNegatives(attributes="nq").validate()
+
+
+def test_a_retriever_trains_on_the_hybrid_mix_at_the_papers_temperature(retbench_tiny_bert, tmp_path):
     retriever = DPR(model=str(retbench_tiny_bert), pooling="mean", train_batch_size=2, learning_rate=1e-3,
-                    warmup_ratio=0.0, epochs=5)
+                    warmup_ratio=0.0, epochs=5, hard_negatives=2)
     syneg = SynegNegatives(retrieved="random")
     syneg.set_augment_generator(Writer())
+    syneg.set_component_factory(FACTORY)
     report = retriever.fit(SPLIT, negatives=syneg, workdir=tmp_path, seed=0)
-    assert report["negatives"] == "syneg" and report["steps"] == 10
+    assert report["negatives"] == "syneg" and report["steps"] == 10 and report["items_unseen"] == 0
+    assert report["settings"]["temperature"] == 0.017
     assert report["negatives_log"][0]["synthetic_negatives"]["kept"] == len(ITEMS) - 1
-    assert report["loss_last_tenth"] < report["loss_first_tenth"]
+    assert report["negatives_log"][1]["per_instance"] == {"0 synthetic + 2 retrieved": 5,
+                                                           "1 synthetic + 1 retrieved": 15}
+    assert len(report["grad_norm_curve"]) == 10 and report["grad_norm_variance"] >= 0
+    with pytest.raises(ConfigError, match="hard_negatives=1"):
+        DPR(model=str(retbench_tiny_bert), hard_negatives=1).fit(SPLIT, negatives=syneg, workdir=tmp_path / "k1",
+                                                                 seed=0)
+
+
+def test_a_run_changing_only_training_settings_reuses_the_generated_negatives(retbench_tiny_bert, retbench_cache):
+    pm = make_plugin_manager(retbench_dense.plugin, retbench_bm25.plugin, retbench_synth.plugin, WriterPlugin())
+    retriever_args = {"model": str(retbench_tiny_bert), "pooling": "mean", "train_batch_size": 2, "epochs": 1,
+                      "learning_rate": 1e-3, "warmup_ratio": 0.0, "hard_negatives": 2}
+
+    def run(**changes):
+        config = RunConfig(dataset="mock", retriever="dpr", retriever_args={**retriever_args, **changes},
+                           fit_split="train", negatives="syneg", negatives_args={"retrieved": "random"},
+                           generator="writer")
+        return evaluate(config, pm=pm, cache=retbench_cache)
+
+    Writer.calls.clear()
+    first = run()
+    written = len(Writer.calls)
+    assert written == len(ITEMS) + 1  # one prompt per pair, one retry for the malformed one
+    second = run(epochs=2)
+    assert second.stages["fit"]["key"] != first.stages["fit"]["key"] and not second.stages["fit"]["cached"]
+    assert len(Writer.calls) == written  # nothing regenerated
+    log = second.training["fit"]["negatives_log"]
+    assert log[0]["generation_seconds"] == first.training["fit"]["negatives_log"][0]["generation_seconds"]
+    assert sum(log[1]["per_instance"].values()) == 2 * len(ITEMS)

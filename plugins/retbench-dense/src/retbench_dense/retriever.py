@@ -323,11 +323,14 @@ class DenseRetriever(Component):
         from retbench_dense.training import TrainingSettings, train_bi_encoder
 
         t = self.training_
+        temperature = self.temperature_
+        if self.temperature == AUTO and getattr(negatives, "loss_temperature", None) is not None:
+            temperature = float(negatives.loss_temperature)  # the sampler's method trains at its own (SyNeg)
         settings = TrainingSettings(
             epochs=t["epochs"], batch_size=t["train_batch_size"], learning_rate=t["learning_rate"],
             warmup_ratio=t["warmup_ratio"], weight_decay=t["weight_decay"], max_grad_norm=t["max_grad_norm"],
             gradient_accumulation=self.gradient_accumulation, hard_negatives=t["hard_negatives"],
-            temperature=self.temperature_, max_steps=self.max_steps, checkpoint_every=self.checkpoint_every,
+            temperature=temperature, max_steps=self.max_steps, checkpoint_every=self.checkpoint_every,
             seed=seed, loss=t["loss"], matryoshka_dims=t["matryoshka_dims"])
         self.model_dir_ = None
         self.encoder_ = self._start_encoder()

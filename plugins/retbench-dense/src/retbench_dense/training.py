@@ -7,7 +7,9 @@ passage that is also a positive of the question is masked out of its negatives. 
 ``triplet`` (ANCE's ``--triplet``): a 2-way softmax of each question over its positive and its
 own hard negative, no in-batch negatives. ``matryoshka_dims`` (DRAMA, MRL): the loss is summed
 over the full vectors and each listed prefix of them, each normalised as at search time. AdamW with linear warm-up and decay,
-gradient clipping and accumulation. A checkpoint (model, optimizer, scheduler, losses) is
+gradient clipping and accumulation. The report keeps the loss and (unclipped) gradient-norm
+curves and their variances (SyNeg's training-stability measure) and how many training items no
+batch reached (``max_steps`` cut an epoch short). A checkpoint (model, optimizer, scheduler, losses) is
 written every ``checkpoint_every`` optimizer steps; a killed run resumes from it.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -152,20 +155,22 @@ def train_bi_encoder(retriever: Any, train: DatasetSplit, *, sampler: Any, setti
         pending += loss.item() / settings.gradient_accumulation
         if micro % settings.gradient_accumulation and micro < len(schedule):
             continue
-        torch.nn.utils.clip_grad_norm_(encoder.parameters(), settings.max_grad_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(encoder.parameters(), settings.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         state["step"] += 1
         state["micro"] = micro
         state["losses"].append(round(pending, 5))
+        state.setdefault("grad_norms", []).append(round(float(grad_norm), 5))  # before clipping
         pending = 0.0
         if sampler is not None and hasattr(sampler, "on_step") and micro < len(schedule):  # none after the last
             sampler.on_step(state["step"], items=items, corpus=corpus, retriever=retriever)
             encoder.train()
         if state["step"] % settings.checkpoint_every == 0 and micro < len(schedule):
             _save_checkpoint(checkpoint, encoder, optimizer, scheduler, state)
-    return _report(state["losses"], items, sampler, settings, time.perf_counter() - started)
+    seen = {item["qid"] for _, batch in schedule for item in batch}
+    return _report(state, items, seen, sampler, settings, time.perf_counter() - started)
 
 
 def _batch_loss(encoder, batch, sampler, corpus, retriever, settings: TrainingSettings, epoch: int,
@@ -205,15 +210,21 @@ def _save_checkpoint(path: Path, encoder, optimizer, scheduler, state: dict[str,
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _report(losses: list[float], items, sampler, settings: TrainingSettings, seconds: float) -> dict[str, Any]:
+def _report(state: dict[str, Any], items, seen: set[str], sampler, settings: TrainingSettings,
+            seconds: float) -> dict[str, Any]:
+    losses = state["losses"]
     tenth = max(1, len(losses) // 10)
     return {
         "steps": len(losses),
         "train_items": len(items),
+        "items_unseen": len(items) - len(seen),  # > 0 when max_steps stops inside an epoch
         "settings": {**asdict(settings), "matryoshka_dims": list(settings.matryoshka_dims)},
         "negatives": getattr(sampler, "name", None) or "in-batch only",
         "negatives_log": list(getattr(sampler, "log", [])),
         "loss_curve": losses,
+        "grad_norm_curve": state.get("grad_norms", []),
+        "loss_variance": round(statistics.pvariance(losses), 6) if losses else None,
+        "grad_norm_variance": round(statistics.pvariance(state["grad_norms"]), 6) if state.get("grad_norms") else None,
         "loss_first_tenth": round(sum(losses[:tenth]) / tenth, 4) if losses else None,
         "loss_last_tenth": round(sum(losses[-tenth:]) / tenth, 4) if losses else None,
         "train_seconds": round(seconds, 2),

@@ -4,14 +4,22 @@
 Each takes ``passages`` passages of the corpus (drawn with ``seed``) and returns training
 items ``{"qid", "query", "positives", "distractors", "source"}``:
 - ``crop``: a random sentence of the passage (at least ``min_words`` words) is the query; the
-  top ``positives`` of ``retriever`` for it are positives, ranks ``distractors_from`` to ``k``
-  distractors (no generator needed);
-- ``qgen``: the generator writes a search query for the passage; positives and distractors
-  as for ``crop``;
-- ``rerank``: the generator reranks the top ``k`` of each ``qgen`` query listwise (sliding
-  window); its top 1 is the positive, the rest distractors;
+  top ``positives`` of the ``labeler`` retriever for it are positives, ranks ``distractors_from``
+  to ``k`` distractors (no generator needed);
+- ``qgen``: the generator, shown three examples (few-shot, as DRAMA prompts it), brainstorms a
+  retrieval task for the passage and writes a search query for it; positives and distractors
+  as for ``crop``. DRAMA samples these queries (temperature 0.8, top-p 0.9): give the
+  generator that temperature (``--augment-generator-arg temperature=0.8``);
+- ``rerank``: the generator reranks the labeller's top ``k`` of each ``qgen`` query listwise,
+  all of them in one prompt (``window=None``, as DRAMA) or in sliding windows; its top 1 is the
+  positive, ranks ``distractors_from`` to ``k`` the distractors (not rank 2, the likeliest
+  false negative);
 - ``triplet``: the generator writes a query, a positive and a hard negative passage itself
   (JSON, validated); the new passages join the corpus.
+The labeller is any registered retriever by name, built from the run's registries:
+``labeler=bm25``, or ``labeler=dpr@<fit>`` for a trained bi-encoder (``<fit>``: a fit folder,
+its ``model`` folder or the record of the run that trained it, i.e. the retriever's ``init``),
+with more parameters in ``labeler_args``; its index is cached per labeller identity and corpus.
 Generated outputs are cached one JSON file per passage, in folders keyed by corpus, generator,
 prompt and the settings that shape the output (not ``passages`` or ``seed``), so an
 interrupted generation resumes where it stopped and ``qgen``, ``rerank`` and any recipe that
@@ -29,23 +37,36 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from retbench import Component, ConfigError, Corpus, Passage
-from retbench.cache import atomic_write_json, stage_key
-from retbench.component import component_identity
+from retbench import Component, ConfigError, Corpus, Passage, atomic_write_json, component_identity, stage_key
 from retbench_synth.json_output import parse_json_object
 from retbench_synth.listwise import PROMPT as RERANK_PROMPT
 from retbench_synth.listwise import rerank_many
-from retbench_synth.members import build_retriever
+from retbench_synth.members import BuildsComponents
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
-QGEN_PROMPT = ("Write one search query that the passage below answers. Reply with the query only.\n\n"
-               "Passage: {passage}\n\nQuery:")
+QGEN_EXAMPLES = (
+    ("The Great Barrier Reef, off the coast of Queensland, is the largest coral reef system in the world and is "
+     "made of more than 2,900 individual reefs.",
+     "Find facts about a natural landmark", "how many individual reefs make up the great barrier reef"),
+    ("Metformin lowers blood glucose mainly by reducing glucose production in the liver, and it is the first drug "
+     "prescribed for type 2 diabetes.",
+     "Given a medical claim, retrieve the evidence for it", "metformin reduces liver glucose output in diabetes"),
+    ("In Python, list.sort() sorts the list in place and returns None, while sorted() returns a new sorted list.",
+     "Answer a programming question", "difference between sort and sorted in python"),
+)
+QGEN_PROMPT = (
+    "Brainstorm a retrieval task that the passage could serve, then write one search query for that task that "
+    "the passage answers. Be creative. Answer with two lines, \"Task: ...\" and \"Query: ...\".\n\n"
+    + "".join(f"Passage: {p}\nTask: {t}\nQuery: {q}\n\n" for p, t, q in QGEN_EXAMPLES)
+    + "Passage: {passage}\nTask:"
+)
 TRIPLET_PROMPT = (
     "Write a search query, a short passage that answers it, and a short passage on the same topic that does "
     "not answer it. Base them on the passage below. Reply with JSON only: "
     '{"query": "...", "positive": "...", "negative": "..."}\n\nPassage: {passage}'
 )
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"
+QUERY_LINE = re.compile(r"^\s*(?:search )?query\s*:\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 
 
 def sentences(text: str) -> list[str]:
@@ -59,8 +80,20 @@ def crop_query(passage: Passage, rng: random.Random, min_words: int) -> str | No
 
 
 def clean_query(text: str) -> str:
-    line = next((part.strip() for part in text.strip().splitlines() if part.strip()), "")
-    return re.sub(r"^(search )?query\s*:\s*", "", line, flags=re.IGNORECASE).strip().strip("\"'")
+    """The query of a ``Task: ... / Query: ...`` answer (empty when it wrote no query line)."""
+    found = QUERY_LINE.search(text)
+    return found.group(1).strip().strip("\"'") if found else ""
+
+
+def labeler_spec(spec: str, args: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """``name`` or ``name@<fit>`` (a trained model: the retriever's ``init``) and its parameters."""
+    name, at, fit = spec.partition("@")
+    params = dict(args or {})
+    if at:
+        if not name or not fit:
+            raise ConfigError(f"labeler '{spec}': expected a retriever name or name@<fit folder or record>")
+        params["init"] = fit
+    return name, params
 
 
 def parse_triplet(text: str) -> dict[str, str] | None:
@@ -74,23 +107,23 @@ def parse_triplet(text: str) -> dict[str, str] | None:
     return {k: v.strip() for k, v in fields.items()}
 
 
-class DramaAugmenter(Component):
+class DramaAugmenter(BuildsComponents, Component):
     """What the four DRAMA augmenters share: the passages drawn, the labelling retriever, the
     per-passage generation cache."""
 
     name = "drama"
-    version = "1"
+    version = "2"
     uses_generator = True
 
     def __init__(self, passages: int = 1000, k: int = 20, positives: int = 1, distractors_from: int = 10,
-                 retriever: str = "bm25", retriever_args: dict[str, Any] | None = None, min_words: int = 5,
-                 max_new_tokens: int = 48, seed: int = 0) -> None:
+                 labeler: str = "bm25", labeler_args: dict[str, Any] | None = None, min_words: int = 5,
+                 max_new_tokens: int = 256, seed: int = 0) -> None:
         self.passages = passages
         self.k = k
         self.positives = positives
         self.distractors_from = distractors_from
-        self.retriever = retriever
-        self.retriever_args = retriever_args
+        self.labeler = labeler
+        self.labeler_args = labeler_args
         self.min_words = min_words
         self.max_new_tokens = max_new_tokens
         self.seed = seed
@@ -136,11 +169,13 @@ class DramaAugmenter(Component):
                                             max_new_tokens=self.max_new_tokens))
         return chosen, outputs
 
+    def validate(self) -> None:
+        labeler_spec(self.labeler, self.labeler_args)
+
     def labeller(self, corpus: Corpus, workdir: Path) -> Any:
         """The retriever that labels synthetic queries, indexed on ``corpus`` (index cached)."""
-        retriever = build_retriever(self.retriever, self.retriever_args)
-        folder = workdir / "index" / stage_key(retriever=self.retriever, args=self.retriever_args,
-                                               corpus=corpus.fingerprint)[:24]
+        retriever = self.build_component("retrievers", *labeler_spec(self.labeler, self.labeler_args))
+        folder = workdir / "index" / stage_key(retriever=component_identity(retriever), corpus=corpus.fingerprint)[:24]
         if (folder / ".complete").is_file() and hasattr(retriever, "load_index"):
             retriever.load_index(workdir=folder)
         else:
@@ -210,11 +245,12 @@ class RerankAugmenter(QgenAugmenter):
 
     name = "rerank"
 
-    def __init__(self, passages: int = 1000, k: int = 20, window: int = 8, step: int = 4, max_chars: int = 300,
-                 retriever: str = "bm25", retriever_args: dict[str, Any] | None = None,
-                 max_new_tokens: int = 48, rank_new_tokens: int = 64, seed: int = 0) -> None:
-        super().__init__(passages=passages, k=k, retriever=retriever, retriever_args=retriever_args,
-                         max_new_tokens=max_new_tokens, seed=seed)
+    def __init__(self, passages: int = 1000, k: int = 20, window: int | None = None, step: int = 4,
+                 max_chars: int = 300, distractors_from: int = 10, labeler: str = "bm25",
+                 labeler_args: dict[str, Any] | None = None, max_new_tokens: int = 256, rank_new_tokens: int = 256,
+                 seed: int = 0) -> None:
+        super().__init__(passages=passages, k=k, distractors_from=distractors_from, labeler=labeler,
+                         labeler_args=labeler_args, max_new_tokens=max_new_tokens, seed=seed)
         self.window = window
         self.step = step
         self.max_chars = max_chars
@@ -230,13 +266,13 @@ class RerankAugmenter(QgenAugmenter):
             lists = [ranked.get(p.id, []) for p in part]
             results = rerank_many([queries[p.id] for p in part], [[texts[d] for d in c] for c in lists],
                                   lambda prompts: generator.generate(prompts, max_new_tokens=self.rank_new_tokens),
-                                  window=self.window, step=self.step, max_chars=self.max_chars)
+                                  window=self.window or self.k, step=self.step, max_chars=self.max_chars)
             return [{"ranking": [c[i] for i in order], **counts} for c, (order, counts) in zip(lists, results)]
 
         folder = self.cache_folder(workdir, generator, corpus, RERANK_PROMPT, query_prompt=QGEN_PROMPT,
                                    query_tokens=self.max_new_tokens, rank_tokens=self.rank_new_tokens, k=self.k,
-                                   window=self.window, step=self.step, max_chars=self.max_chars,
-                                   retriever=self.retriever, retriever_args=self.retriever_args)
+                                   window=self.window or self.k, step=self.step, max_chars=self.max_chars,
+                                   labeler=self.labeler, labeler_args=self.labeler_args)
         outputs = self.generated(chosen, folder, make)
         self.last_prompts_ = {"version": PROMPT_VERSION, "templates": {"qgen": QGEN_PROMPT, "rerank": RERANK_PROMPT}}
         items = []
@@ -249,7 +285,8 @@ class RerankAugmenter(QgenAugmenter):
                 counts["rejected"] += 1
                 continue
             items.append({"qid": f"{self.name}-{passage.id}", "query": queries[passage.id],
-                          "positives": output["ranking"][:1], "distractors": output["ranking"][1:],
+                          "positives": output["ranking"][:1],
+                          "distractors": output["ranking"][self.distractors_from : self.k],
                           "source": self.name})
         counts["kept"] = len(items)
         counts["rejected"] += min(self.passages, len(corpus)) - len(chosen)

@@ -4,8 +4,8 @@
 each member's scores normalised per query (``norm``: ranx's ``min-max`` by default, or
 ``max``, ``sum``, ``zmuv``, ``rank``, ``borda``), then summed with ``weights`` (DPR's
 BM25 + DPR hybrid is such a linear combination). Each member retrieves ``depth`` documents
-(at least k) and indexes into its own sub-folder; members are built from the installed
-plugins, with their parameters in ``member_args`` ({member name: {param: value}}).
+(at least k) and indexes into its own sub-folder; members are built from the run's
+registries, with their parameters in ``member_args`` ({member name: {param: value}}).
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from retbench import Component, ConfigError, Corpus, Run
-from retbench.component import params_of
-from retbench.types import Queries
-from retbench_synth.members import build_retriever
+from retbench import Component, ConfigError, Corpus, Queries, Run, params_of
+from retbench_synth.members import BuildsComponents
 
 METHODS = ("rrf", "interpolation")
 NORMS = ("min-max", "max", "sum", "zmuv", "rank", "borda")
@@ -35,7 +33,7 @@ def member_names(members: list[str] | str) -> list[str]:
     return names
 
 
-class HybridRetriever(Component):
+class HybridRetriever(BuildsComponents, Component):
     name = "hybrid"
     version = "1"
 
@@ -57,7 +55,7 @@ class HybridRetriever(Component):
         unknown = sorted(set(args) - set(names))
         if unknown:
             raise ConfigError(f"hybrid: member_args names {unknown}, which are not members ({names})")
-        return [(name, build_retriever(name, args.get(name))) for name in names]
+        return [(name, self.build_component("retrievers", name, args.get(name))) for name in names]
 
     def fingerprint(self) -> dict[str, Any]:
         described = []

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from retbench import hookimpl
-from retbench.hookspecs import Register
+from retbench import Register, hookimpl
 from retbench_synth.drama import CropAugmenter, QgenAugmenter, RerankAugmenter, TripletAugmenter
 from retbench_synth.hybrid import HybridRetriever
 from retbench_synth.syneg import SynegNegatives

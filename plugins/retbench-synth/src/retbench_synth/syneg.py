@@ -1,20 +1,33 @@
 """The ``syneg`` negative sampler (Li et al., 2024, SyNeg): LLM-written hard negatives mixed
-with retrieved ones at the instance level.
+with retrieved ones inside every training instance.
 
-For every training (query, positive) pair the generator writes one hard negative under a
-multi-attribute prompt (the corpus domain, a difficulty level and a length relative to the
-positive, drawn per pair with ``seed``), answering in JSON (the answer prefilled with the
-object's opening when ``prefill``, through the generator's ``prefix=``); a self-reflection prompt then
-asks whether that passage answers the query, and a passage the generator judges to answer
-it is replaced by the revision it offers or dropped. Malformed JSON is retried (``retries``
-times, with a stricter instruction), then the pair is skipped and counted. Outputs are cached
-one file per pair with the seconds it took, so an interrupted generation resumes and a reused
-negative still reports its cost (``generation_seconds`` in the log).
+Generation (the paper's multi-attribute self-reflection prompt): for each training (query,
+positive) pair the generator, cast as an expert in a domain, writes one hard negative in
+JSON, its ``reasoning`` first (why the document is close to the query yet does not answer it)
+and then the document (``reasoning=false``, a deviation: the document alone, for a small
+generator that never closes its reasoning), under attribute constraints drawn per pair with ``seed``: a domain, a
+reader education level and a length relative to the positive (``attributes``: a preset, the
+paper's SciFact sets by default, or ``{"domains", "levels", "lengths"}``). Malformed JSON is
+retried ``retries`` times with a stricter instruction, then the pair is skipped and counted.
+``verify`` (off by default, not in the paper) adds a separate check: the generator is asked
+whether its passage answers the query, and one that does is replaced by the revision it
+offers or dropped. Generations and verdicts are cached one file per pair in the run's shared
+generation cache (beside the augmenters'), keyed by what makes them, with the seconds they
+took; an interrupted generation resumes, a run that changes only training settings
+regenerates nothing, and switching ``verify`` reuses the generations.
 
-Mixing: every instance gets its one synthetic negative (when it has one) plus retrieved
-negatives from ``retrieved`` (``bm25-hard`` by default, or ``ann``): one more retrieved
-negative with probability ``1 / ratio - 1``, so that synthetic negatives make up ``ratio``
-of the negatives on average (0.7 by default), never more than ``k`` in all.
+Mixing (the paper's hybrid strategy): ``mix=hybrid`` gives every instance whose query has a
+synthetic negative exactly that one plus ``k - 1`` retrieved ones (``retrieved``: ``bm25-hard``
+by default), so it needs the retriever's ``hard_negatives`` >= 2; ``mix=synthetic-only`` the
+synthetic negative alone (the paper's pure-synthetic ablation). ``synthetic_share``: the
+share of training queries given a synthetic negative (drawn per query with ``seed``; 1.0,
+every query, as the hybrid strategy is described). The paper's best "ratio R = 0.7" is not
+defined in the material read, so no parameter claims to be it. A query without a kept
+synthetic negative gets ``k`` retrieved ones (``synthetic-only``: none). The log counts, per
+instance trained on, how many synthetic and retrieved negatives it had.
+
+``loss_temperature``: the InfoNCE temperature the paper found best (0.017 for BGE, 0.01 for
+COCO-DR); a retriever whose own ``temperature`` is ``auto`` trains with it.
 """
 
 from __future__ import annotations
@@ -23,72 +36,137 @@ import hashlib
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from retbench import Component, ConfigError, Corpus, Passage
-from retbench.cache import atomic_write_json
-from retbench.component import component_identity
+from retbench import Component, ConfigError, Corpus, Passage, atomic_write_json, component_identity
 from retbench_synth.json_output import parse_json_object
-from retbench_synth.members import build_component
+from retbench_synth.members import BuildsComponents
 
-DIFFICULTIES = ("moderately hard", "very hard")
-LENGTHS = ("about as long as", "shorter than", "longer than")
+ATTRIBUTES = {
+    "scifact": {
+        "domains": ["Epidemiology", "Public Health", "Virology", "Biostatistics", "Healthcare Policy",
+                    "Infectious Diseases", "Bioinformatics", "Medical Research", "Pharmacology"],
+        "levels": ["Foundational (Equivalent to Elementary and Middle School)",
+                   "Intermediate (High School and Undergraduate)"],
+        "lengths": ["approximately the same as", "nearly the same as"],
+    },
+}
+MIXES = ("hybrid", "synthetic-only")
 NEGATIVE_PROMPT = (
-    "You write hard negative passages for training a {domain} search engine.\n"
-    "Query: {query}\nRelevant passage: {positive}\n\n"
-    "Write a {difficulty} negative: a passage on the same topic, with many of the query's words, that does NOT "
-    "answer the query. Make it {length} the relevant passage. Reply with a JSON object whose \"negative\" field "
-    "holds your passage."
+    "Assume you are an expert in {domain}. Below is an example: a \"user_query\" and a \"positive_document\" "
+    "relevant to it.\nExample: {example}\n\n"
+    "[Task Definition]\nWrite one hard negative document for the user_query.\n"
+    "{reasoning_definition}"
+    "[Hard Negatives Definition]\nA hard negative document is on the user_query's topic and shares many of its "
+    "terms, so a search engine may rank it high, but it does not answer the user_query.\n"
+    "[Attributes Definition]\nThe document should be understandable at the education level {level}, and its "
+    "length should be {length} the positive_document.\n"
+    "[Format Definition]\n{format}"
 )
-REFLECT_PROMPT = (
+REASONING_DEFINITION = (
+    "[Reasoning Definition]\nFirst reason step by step: what the user_query asks, which details make the "
+    "positive_document relevant, and how a document can stay close to the query's topic and wording without "
+    "giving that information.\n"
+)
+FORMATS = {
+    True: "Reply with a JSON object with two fields, in this order: \"reasoning\" (your reasoning) and "
+          "\"hard_negative_document\" (the document).",
+    False: "Reply with a JSON object with one field, \"hard_negative_document\" (the document).",
+}
+VERIFY_PROMPT = (
     "Query: {query}\nPassage: {negative}\n\nDoes the passage answer the query? Reply with a JSON object: "
     "\"answers_query\" (true or false) and \"revised\" (the passage rewritten so that it no longer answers the "
     "query, or an empty string when it does not answer it)."
 )
-NEGATIVE_PREFIX = '{"negative": "'
-REFLECT_PREFIX = '{"answers_query": '
+NEGATIVE_FIELD = "hard_negative_document"
+NEGATIVE_PREFIX = '{"reasoning": "'
+DOCUMENT_PREFIX = '{"hard_negative_document": "'
+VERIFY_PREFIX = '{"answers_query": '
 STRICT = "\nReply with one valid JSON object and nothing else."
-PROMPT_VERSION = "2"
+PROMPT_VERSION = "3"
 
 
-class SynegNegatives(Component):
+class SynegNegatives(BuildsComponents, Component):
     name = "syneg"
-    version = "1"
+    version = "2"
 
-    def __init__(self, ratio: float = 0.7, retrieved: str = "bm25-hard", retrieved_args: dict[str, Any] | None = None,
-                 domain: str = "general",
-                 retries: int = 1, reflect: bool = True, prefill: bool = True, max_new_tokens: int = 160,
-                 seed: int = 0) -> None:
-        self.ratio = ratio
+    def __init__(self, mix: str = "hybrid", synthetic_share: float = 1.0, retrieved: str = "bm25-hard",
+                 retrieved_args: dict[str, Any] | None = None, attributes: str | dict[str, list[str]] = "scifact",
+                 reasoning: bool = True, retries: int = 1, verify: bool = False, prefill: bool = True, max_new_tokens: int = 512,
+                 loss_temperature: float | None = 0.017, seed: int = 0) -> None:
+        self.mix = mix
+        self.synthetic_share = synthetic_share
         self.retrieved = retrieved
         self.retrieved_args = retrieved_args
-        self.domain = domain
+        self.attributes = attributes
+        self.reasoning = reasoning
         self.retries = retries
-        self.reflect = reflect
+        self.verify = verify
         self.prefill = prefill
         self.max_new_tokens = max_new_tokens
+        self.loss_temperature = loss_temperature
         self.seed = seed
+
+    def validate(self) -> None:
+        if self.mix not in MIXES:
+            raise ConfigError(f"syneg: mix must be one of {', '.join(MIXES)}, got '{self.mix}'")
+        if not 0 < self.synthetic_share <= 1:
+            raise ConfigError(f"syneg: synthetic_share must be in (0, 1], got {self.synthetic_share}")
+        self.attribute_sets()
+
+    def attribute_sets(self) -> dict[str, list[str]]:
+        if isinstance(self.attributes, str):
+            if self.attributes not in ATTRIBUTES:
+                raise ConfigError(f"syneg: attributes '{self.attributes}' is not a preset ({', '.join(ATTRIBUTES)}); "
+                                  "or give {\"domains\": [...], \"levels\": [...], \"lengths\": [...]}")
+            return ATTRIBUTES[self.attributes]
+        missing = [k for k in ("domains", "levels", "lengths") if not self.attributes.get(k)]
+        if missing:
+            raise ConfigError(f"syneg: attributes needs non-empty {', '.join(missing)}")
+        return {k: list(self.attributes[k]) for k in ("domains", "levels", "lengths")}
 
     @property
     def log(self) -> list[dict[str, Any]]:
-        return list(getattr(self, "log_", [])) + list(getattr(getattr(self, "base_", None), "log", []))
+        mix = getattr(self, "mix_counts_", None)
+        entries = list(getattr(self, "log_", []))
+        if mix is not None:
+            entries.append({"mix": self.mix, "instances": sum(mix.values()),
+                            "per_instance": {f"{s} synthetic + {r} retrieved": n for (s, r), n in sorted(mix.items())},
+                            "synthetic_negatives": sum(s * n for (s, _), n in mix.items()),
+                            "retrieved_negatives": sum(r * n for (_, r), n in mix.items())})
+        return entries + list(getattr(getattr(self, "base_", None), "log", []))
 
     def set_augment_generator(self, generator: Any) -> None:
         """The generator writing the negatives: the run's (``--augment-generator``, else
         ``--generator``), so it is loaded once and its identity enters the fit stage's key."""
         self.generator_ = generator
 
-    def attributes(self, qid: str) -> dict[str, str]:
+    def set_generation_cache(self, folder: Path) -> None:
+        """The run's shared generation cache (``$RETBENCH_HOME/augment/shared``), which outlives
+        any one fit, so a run changing only training settings reuses the negatives."""
+        self.cache_ = folder
+
+    def pair_attributes(self, qid: str) -> dict[str, str]:
+        sets = self.attribute_sets()
         rng = random.Random(f"{self.seed}:{qid}")
-        return {"domain": self.domain, "difficulty": rng.choice(DIFFICULTIES), "length": rng.choice(LENGTHS)}
+        return {"domain": rng.choice(sets["domains"]), "level": rng.choice(sets["levels"]),
+                "length": rng.choice(sets["lengths"])}
+
+    def gets_synthetic(self, qid: str) -> bool:
+        return self.synthetic_share >= 1 or random.Random(f"{self.seed}:share:{qid}").random() < self.synthetic_share
 
     def prepare(self, items: Sequence[Mapping[str, Any]], *, corpus: Corpus, retriever: Any,
                 hard_negatives: Mapping[str, list[str]], workdir: Path) -> None:
-        if not 0 < self.ratio <= 1:
-            raise ConfigError(f"syneg: ratio must be in (0, 1], got {self.ratio}")
-        self.base_ = build_component("negative_samplers", self.retrieved, self.retrieved_args)
+        self.validate()
+        wanted = getattr(retriever, "training_", {}).get("hard_negatives") if retriever is not None else None
+        if self.mix == "hybrid" and isinstance(wanted, int) and wanted < 2:
+            raise ConfigError(f"syneg: mix=hybrid is 1 synthetic + N retrieved negatives per instance, N = "
+                              f"hard_negatives - 1 >= 1, but the retriever trains with hard_negatives={wanted} "
+                              "(set --retriever-arg hard_negatives=3, or --negatives-arg mix=synthetic-only)")
+        self.base_ = self.build_component("negative_samplers", self.retrieved, self.retrieved_args)
         if hasattr(self.base_, "prepare"):
             self.base_.prepare(items, corpus=corpus, retriever=retriever, hard_negatives=hard_negatives,
                                workdir=workdir / "retrieved")
@@ -96,40 +174,67 @@ class SynegNegatives(Component):
         if generator is None:
             raise ConfigError("syneg: no generator to write negatives (a run gives its own; in code call "
                               "set_augment_generator)")
-        self.synthetic_ = self.write_negatives(items, corpus=corpus, generator=generator, workdir=workdir / "syneg")
+        folder = getattr(self, "cache_", None) or workdir
+        chosen = [i for i in items if self.gets_synthetic(i["qid"])]
+        self.synthetic_ = self.write_negatives(chosen, corpus=corpus, generator=generator, workdir=folder / "syneg")
+        self.log_[0]["queries_with_synthetic"] = len(chosen)
+        self.log_[0]["queries"] = len(items)
+        self.mix_counts_: Counter[tuple[int, int]] = Counter()
+
+    def pair_key(self, item: Mapping[str, Any], generator: Any) -> str:
+        setting = [component_identity(generator), PROMPT_VERSION, self.pair_attributes(item["qid"]), self.reasoning, self.retries,
+                   self.prefill, self.max_new_tokens]
+        return hashlib.sha256(json.dumps([item["query"], item["positives"][0], setting],
+                                         default=str).encode()).hexdigest()[:32]
 
     def write_negatives(self, items: Sequence[Mapping[str, Any]], *, corpus: Corpus, generator: Any,
                         workdir: Path, chunk: int = 16) -> dict[str, Passage]:
-        """{qid: synthetic negative}, one cached file per (query, positive) pair; missing pairs
-        are written ``chunk`` at a time (one batch of prompts per step)."""
+        """{qid: synthetic negative}; one cached file per (query, positive) pair and, with
+        ``verify``, one per verdict; missing ones are made ``chunk`` at a time."""
         workdir.mkdir(parents=True, exist_ok=True)
         positives = {p.id: p for p in corpus.get(sorted({i["positives"][0] for i in items}))}
-        setting = [component_identity(generator), PROMPT_VERSION, self.domain, self.retries, self.reflect,
-                   self.prefill, self.max_new_tokens, self.seed]
-        keys = {i["qid"]: hashlib.sha256(json.dumps([i["qid"], i["query"], i["positives"][0], setting],
-                                                    default=str).encode()).hexdigest()[:32] for i in items}
-        missing = [i for i in items if not (workdir / f"{keys[i['qid']]}.json").is_file()]
-        for first in range(0, len(missing), chunk):
-            part = missing[first : first + chunk]
-            started = time.perf_counter()
-            results = self._write_chunk([(i, positives[i["positives"][0]]) for i in part], generator)
-            seconds = (time.perf_counter() - started) / len(part)
-            for item, result in zip(part, results, strict=True):
-                atomic_write_json(workdir / f"{keys[item['qid']]}.json", {**result, "seconds": round(seconds, 4)})
-        counts = {"kept": 0, "malformed": 0, "revised": 0, "rejected_by_reflection": 0}
+        keys = {i["qid"]: self.pair_key(i, generator) for i in items}
+        written = self._cached(workdir, items, keys, ".json",
+                               lambda part: self._write_chunk([(i, positives[i["positives"][0]]) for i in part],
+                                                              generator))
+        verdicts: dict[str, dict[str, Any]] = {}
+        if self.verify:
+            usable = [i for i in items if written[i["qid"]]["status"] == "kept"]
+            suffix = "." + hashlib.sha256(json.dumps([VERIFY_PROMPT, self.retries, self.prefill,
+                                                      self.max_new_tokens]).encode()).hexdigest()[:12] + ".verify.json"
+            verdicts = self._cached(workdir, usable, keys, suffix,
+                                    lambda part: self._verify_chunk(part, written, generator))
+        counts = {"kept": 0, "malformed": 0, "revised": 0, "rejected_by_verification": 0}
         negatives = {}
         seconds = 0.0
         for item in items:
-            key = keys[item["qid"]]
-            result = json.loads((workdir / f"{key}.json").read_text())
+            result = {**written[item["qid"]], **verdicts.get(item["qid"], {})}
+            seconds += written[item["qid"]].get("seconds", 0.0) + verdicts.get(item["qid"], {}).get("seconds", 0.0)
             counts[result["status"]] += 1
-            seconds += result.get("seconds", 0.0)
             if result["status"] in ("kept", "revised"):
-                negatives[item["qid"]] = Passage(id=f"syneg:{key}", text=result["negative"])
+                negatives[item["qid"]] = Passage(id=f"syneg:{keys[item['qid']]}", text=result["negative"])
         self.log_ = [{"synthetic_negatives": counts, "generation_seconds": round(seconds, 2),
                       "generator": component_identity(generator), "prompt_version": PROMPT_VERSION,
-                      "prompt_templates": {"negative": NEGATIVE_PROMPT, "reflect": REFLECT_PROMPT}}]
+                      "attributes": self.attribute_sets(),
+                      "prompt_templates": {"negative": NEGATIVE_PROMPT, "format": FORMATS[self.reasoning],
+                                           **({"reasoning_definition": REASONING_DEFINITION} if self.reasoning else {}),
+                                           **({"verify": VERIFY_PROMPT} if self.verify else {})}}]
         return negatives
+
+    @staticmethod
+    def _cached(workdir: Path, items: Sequence[Mapping[str, Any]], keys: dict[str, str], suffix: str, make: Any,
+                chunk: int = 16) -> dict[str, dict[str, Any]]:
+        """{qid: result}: cached files read, the rest made ``chunk`` at a time and written with
+        the seconds per pair they took."""
+        missing = [i for i in items if not (workdir / f"{keys[i['qid']]}{suffix}").is_file()]
+        for first in range(0, len(missing), chunk):
+            part = missing[first : first + chunk]
+            started = time.perf_counter()
+            results = make(part)
+            seconds = round((time.perf_counter() - started) / len(part), 4)
+            for item, result in zip(part, results, strict=True):
+                atomic_write_json(workdir / f"{keys[item['qid']]}{suffix}", {**result, "seconds": seconds})
+        return {i["qid"]: json.loads((workdir / f"{keys[i['qid']]}{suffix}").read_text()) for i in items}
 
     def _ask(self, generator: Any, prompts: list[str], field: str, prefix: str) -> list[dict[str, Any] | None]:
         """Each prompt's JSON answer holding ``field``; malformed answers are asked again (with a
@@ -149,33 +254,40 @@ class SynegNegatives(Component):
         return answers
 
     def _write_chunk(self, pairs: list[tuple[Mapping[str, Any], Passage]], generator: Any) -> list[dict[str, Any]]:
-        attributes = [self.attributes(item["qid"]) for item, _ in pairs]
+        attributes = [self.pair_attributes(item["qid"]) for item, _ in pairs]
         prompts = []
         for (item, positive), attrs in zip(pairs, attributes):
+            example = json.dumps({"user_query": item["query"], "positive_document": positive.contents(": ")},
+                                 ensure_ascii=False)
             prompt = NEGATIVE_PROMPT
-            for name, value in {"query": item["query"], "positive": positive.contents(": "), **attrs}.items():
+            parts = {"reasoning_definition": REASONING_DEFINITION if self.reasoning else "",
+                     "format": FORMATS[self.reasoning], "example": example, **attrs}
+            for name, value in parts.items():
                 prompt = prompt.replace("{" + name + "}", value)
             prompts.append(prompt)
-        results: list[dict[str, Any]] = []
-        negatives: dict[int, str] = {}
-        for n, written in enumerate(self._ask(generator, prompts, "negative", NEGATIVE_PREFIX)):
-            negative = str(written["negative"]).strip() if written is not None else ""
-            results.append({"status": "kept" if negative else "malformed", **attributes[n],
-                            **({"negative": negative} if negative else {})})
-            if negative:
-                negatives[n] = negative
-        if not self.reflect or not negatives:
-            return results
-        reflect = [REFLECT_PROMPT.replace("{query}", pairs[n][0]["query"]).replace("{negative}", negative)
-                   for n, negative in negatives.items()]
-        for (n, negative), verdict in zip(negatives.items(), self._ask(generator, reflect, "answers_query", REFLECT_PREFIX)):
+        results = []
+        for attrs, written in zip(attributes, self._ask(generator, prompts, NEGATIVE_FIELD,
+                                                           NEGATIVE_PREFIX if self.reasoning else DOCUMENT_PREFIX)):
+            negative = str(written[NEGATIVE_FIELD]).strip() if written is not None else ""
+            reasoning = str(written.get("reasoning", "")).strip() if written is not None else ""
+            results.append({"status": "kept" if negative else "malformed", **attrs,
+                            **({"negative": negative, "reasoning": reasoning} if negative else {})})
+        return results
+
+    def _verify_chunk(self, items: list[Mapping[str, Any]], written: dict[str, dict[str, Any]],
+                      generator: Any) -> list[dict[str, Any]]:
+        prompts = [VERIFY_PROMPT.replace("{query}", i["query"]).replace("{negative}", written[i["qid"]]["negative"])
+                   for i in items]
+        results = []
+        for item, verdict in zip(items, self._ask(generator, prompts, "answers_query", VERIFY_PREFIX)):
             if verdict is None or verdict["answers_query"] is not True:
+                results.append({"status": "kept", "verdict": "unparsed" if verdict is None else "does not answer"})
                 continue
             revised = str(verdict.get("revised") or "").strip()
-            if revised and revised != negative:
-                results[n].update(status="revised", negative=revised, original=negative)
+            if revised and revised != written[item["qid"]]["negative"]:
+                results.append({"status": "revised", "negative": revised, "verdict": "answers"})
             else:
-                results[n]["status"] = "rejected_by_reflection"
+                results.append({"status": "rejected_by_verification", "verdict": "answers"})
         return results
 
     def on_step(self, step: int, *, items: Sequence[Mapping[str, Any]], corpus: Corpus, retriever: Any) -> None:
@@ -184,15 +296,20 @@ class SynegNegatives(Component):
 
     def sample(self, batch: Sequence[Mapping[str, Any]], *, corpus: Corpus, retriever: Any, k: int,
                seed: int) -> list[list[str | Passage]]:
-        rng = random.Random(seed)
+        if self.mix == "hybrid" and k < 2:
+            raise ConfigError(f"syneg: mix=hybrid needs k = hard_negatives >= 2 (1 synthetic + k - 1 retrieved), "
+                              f"got {k} (or --negatives-arg mix=synthetic-only)")
         retrieved = self.base_.sample(batch, corpus=corpus, retriever=retriever, k=k, seed=seed)
-        extra = 1 / self.ratio - 1
         chosen: list[list[str | Passage]] = []
         for item, others in zip(batch, retrieved, strict=True):
             synthetic = self.synthetic_.get(item["qid"])
-            if synthetic is None:
-                chosen.append(list(others[:k]))
-                continue
-            wanted = int(extra) + (rng.random() < extra - int(extra))
-            chosen.append([synthetic, *others[: max(0, min(wanted, k - 1))]])
+            if self.mix == "synthetic-only":
+                picks: list[str | Passage] = [synthetic] if synthetic is not None else []
+            elif synthetic is None:
+                picks = list(others[:k])
+            else:
+                picks = [synthetic, *others[: k - 1]]
+            has = int(synthetic is not None and bool(picks) and picks[0] is synthetic)
+            self.mix_counts_[(has, len(picks) - has)] += 1
+            chosen.append(picks)
         return chosen
