@@ -9,7 +9,9 @@ All arms start from the offline all-MiniLM-L6-v2 with DPR's two towers, mean poo
 cosine / tau 0.05 (what MiniLM declares), seed 0, batch 16, one epoch (51 steps), passages cut
 at 128 tokens (the CPU budget). ``ance`` and ``dpr-cont`` warm-start from ``bm25x1`` (``init=``)
 and differ only in their negatives: ANN top 30 of the model being trained, refreshed every 17
-steps, against BM25 top 30. Every stage is cached in ``$RETBENCH_HOME``: a killed run resumes,
+steps, against BM25 top 30. ``ance-async`` is ``ance`` with ANCE's asynchronous refresh
+(``refresh=async``: a snapshot of the model is indexed on a worker thread while training goes
+on; the table gives each refresh as snapshot step→step it took over). Every stage is cached in ``$RETBENCH_HOME``: a killed run resumes,
 a finished arm prints at once. p: paired randomisation test on per-query nDCG@10. Arms without
 a dependency can run as parallel processes (``--arms inbatch`` next to ``--arms bm25x1``, then
 ``--arms bm25x1,ance`` next to ``--arms bm25x1,dpr-cont``); a last call with every arm prints
@@ -47,6 +49,8 @@ ARMS: dict[str, tuple[str, dict[str, Any], str | None, dict[str, Any], str | Non
     "bm25x1": ("dpr", {**MINILM, **BUDGET}, *BM25, None, "inbatch"),
     "ance": ("ance", {**MINILM, **BUDGET, "loss": "info-nce", "learning_rate": 2e-5}, "ann",
              {"depth": 30, "refresh_every": 17}, "bm25x1", "dpr-cont"),
+    "ance-async": ("ance", {**MINILM, **BUDGET, "loss": "info-nce", "learning_rate": 2e-5}, "ann",
+                   {"depth": 30, "refresh_every": 17, "refresh": "async"}, "bm25x1", "ance"),
     "dpr-cont": ("dpr", {**MINILM, **BUDGET}, *BM25, "bm25x1", "bm25x1"),
     "bm25x2": ("dpr", {**MINILM, **BUDGET, "hard_negatives": 2}, *BM25, None, "bm25x1"),
 }
@@ -116,9 +120,17 @@ def row(name: str, record: Any, start: Any, control: Any, control_name: str | No
     loss = f"{fit['loss_first_tenth']:.3f}→{fit['loss_last_tenth']:.3f}" if fit else "-"
     return [name, f"{record.metrics['nDCG@10']:.4f}", versus(start),
             versus(control, f"{control_name} ") if control_name else "-", loss,
-            ", ".join(f"{e['step']} ({e['seconds']:.0f} s)" for e in refreshes) or "-",
+            ", ".join(_refresh_text(e) for e in refreshes) or "-",
             f"{stages.get('fit') or 0:.0f}", f"{stages.get('index') or 0:.0f}",
             f"{record.cost.get('peak_rss_mb') or 0:.0f}"]
+
+
+def _refresh_text(entry: dict[str, Any]) -> str:
+    """``17 (113 s)``; an asynchronous one also says the step it took over at (``17→29``)."""
+    if "applied_at" not in entry:
+        return f"{entry['step']} ({entry['seconds']:.0f} s)"
+    landed = "unused" if entry["applied_at"] is None else entry["applied_at"]
+    return f"{entry['step']}→{landed} ({entry['seconds']:.0f} s)"
 
 
 if __name__ == "__main__":

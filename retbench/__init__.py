@@ -42,6 +42,7 @@ from retbench.hookspecs import Register  # noqa: E402
 from retbench.pipeline import evaluate  # noqa: E402
 from retbench.plugins import get_plugin_manager  # noqa: E402
 from retbench.progress import track  # noqa: E402
+from retbench.record import run_record_path  # noqa: E402
 from retbench.results import checked_negatives  # noqa: E402
 from retbench.types import (  # noqa: E402
     Answer,
@@ -86,6 +87,7 @@ __all__ = [
     "has_answer",
     "hookimpl",
     "params_of",
+    "run_record_path",
     "stage_key",
     "track",
 ]

@@ -118,6 +118,21 @@ def save_run_record(record: RunRecord, folder: Path, *, run: Run | None) -> Path
         raise
 
 
+def run_record_path(run_id: str, home: Path | None = None) -> Path:
+    """The record a run saved in the cache (``$RETBENCH_HOME/runs/<run id>/record.json``), named
+    by its run id or a unique prefix of at least 8 characters of it."""
+    from retbench.cache import default_home
+
+    runs = (home or default_home()) / "runs"
+    if len(run_id) < 8 or not all(c in "0123456789abcdef" for c in run_id):
+        raise RetbenchError(f"run id '{run_id}': expected 8 or more hex digits of a run id")
+    found = sorted(p for p in runs.glob(f"{run_id}*/record.json")) if runs.is_dir() else []
+    if len(found) != 1:
+        what = "no run" if not found else f"{len(found)} runs"
+        raise RetbenchError(f"run id '{run_id}': {what} in {runs} start with it")
+    return found[0]
+
+
 def load_record(path: Path) -> RunRecord:
     try:
         data = json.loads(path.read_text("utf-8"))

@@ -120,6 +120,21 @@ def test_init_warm_starts_from_a_trained_bi_encoder(retbench_tiny_bert, tmp_path
         _ = DPR(init=str(record)).init_
 
 
+def test_init_names_a_cached_fit_by_run_id(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("RETBENCH_HOME", str(tmp_path))
+    model = tmp_path / "fit" / "abc" / "work" / "model"
+    model.mkdir(parents=True)
+    (model / "settings.json").write_text("{}")
+    run = tmp_path / "runs" / ("9b7f9329de" + "0" * 54)
+    run.mkdir(parents=True)
+    (run / "record.json").write_text(json.dumps({"training": {"fit": {"model": str(model.parent)}}}))
+    assert DPR(init="9b7f9329de").init_ == model.resolve()
+    with pytest.raises(ConfigError, match="init run id 'deadbeef00': no run in"):
+        _ = DPR(init="deadbeef00").init_
+
+
 def test_fingerprint_carries_the_backbone_size(retbench_tiny_bert, retbench_tiny_llama):
     from transformers import AutoModel
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 import retbench_dense.plugin
-from retbench import RunConfig, evaluate
+from retbench import ConfigError, RunConfig, evaluate
 from retbench.testing import make_plugin_manager, mock_split
 from retbench_dense.negatives import AnnNegatives, Bm25Hard, InBatch, RandomNegatives
 from retbench_dense.retriever import DPR
@@ -104,6 +104,72 @@ def test_ann_negatives_refresh_on_schedule_and_are_logged(retbench_tiny_bert, tm
     assert report["negatives"] == "ann"
     for item in ITEMS:
         assert not set(sampler.candidates_[item["qid"]]) & set(item["positives"])
+
+
+def test_async_ann_refresh_trains_on_while_a_snapshot_is_indexed(retbench_tiny_bert, tmp_path):
+    sampler = AnnNegatives(refresh_every=2, depth=5, refresh="async")
+    report = tiny_dpr(retbench_tiny_bert, epochs=3).fit(mock_split("train"), negatives=sampler, workdir=tmp_path, seed=0)
+    log = report["negatives_log"]
+    assert log[0]["step"] == 0 and "applied_at" not in log[0]  # the first refresh is synchronous
+    assert {entry["step"] for entry in log[1:]} <= {2, 4} and log[1:]
+    for entry in log[1:]:  # a refresh takes over after the step its snapshot was taken at, or never
+        assert entry["applied_at"] is None or entry["applied_at"] > entry["step"]
+    assert sampler.background_.running is None
+    for item in ITEMS:
+        assert not set(sampler.candidates_[item["qid"]]) & set(item["positives"])
+
+
+def test_background_refresher_swaps_in_negatives_only_once_they_are_ready(tmp_path):
+    import threading
+
+    from retbench_dense.negatives import AnnRefresher, BackgroundRefresher
+
+    release = threading.Event()
+
+    class SlowRefresher(AnnRefresher):
+        def refresh(self, items, *, corpus, retriever, step, workdir=None):
+            release.wait(10)
+            self.log.append({"step": step})
+            return {"q1": [f"from-step-{step}"]}
+
+    class Live:
+        def encoder(self):
+            import torch
+
+            return torch.nn.Linear(2, 2)
+
+    background = BackgroundRefresher(SlowRefresher(every=2, depth=5))
+    background.start([], corpus=None, retriever=Live(), step=2, workdir=tmp_path)
+    assert background.collect(3) is None  # still indexing: training keeps the old negatives
+    background.start([], corpus=None, retriever=Live(), step=4, workdir=tmp_path)
+    assert background.due_while_running  # ANCE's generator picks the latest model up afterwards
+    release.set()
+    background.running.result()
+    assert background.collect(5) == {"q1": ["from-step-2"]}
+    assert background.log == [{"step": 2, "applied_at": 5}]
+    background.close()
+
+
+def test_model_snapshot_is_frozen_apart_from_the_live_model(retbench_tiny_bert):
+    import torch
+
+    from retbench_dense.negatives import model_snapshot
+
+    live = tiny_dpr(retbench_tiny_bert)
+    snapshot = model_snapshot(live)
+    weight = next(live.encoder().parameters())
+    with torch.no_grad():
+        weight.add_(1.0)
+    assert not torch.equal(weight, next(snapshot.encoder().parameters()))
+    assert snapshot.encoder() is not live.encoder()
+
+
+def test_ann_refresh_mode_is_checked_before_training(retbench_tiny_bert, tmp_path):
+    with pytest.raises(ConfigError, match="refresh must be 'sync' or 'async'"):
+        tiny_dpr(retbench_tiny_bert).fit(mock_split("train"), negatives=AnnNegatives(refresh="later"),
+                                         workdir=tmp_path, seed=0)
+    assert "refresh" not in AnnNegatives().get_params()  # defaults keep old fit keys
+    assert AnnNegatives(refresh="async").get_params()["refresh"] == "async"
 
 
 def test_fit_through_the_pipeline_is_cached_and_recorded(retbench_tiny_bert, retbench_cache):

@@ -170,25 +170,102 @@ class AnnRefresher:
         return candidates
 
 
+def model_snapshot(retriever: Any, device: str | None = None) -> Any:
+    """A copy of ``retriever`` whose encoder is frozen at its current weights (ANCE's checkpoint
+    handed to the ANN-data generator): indexing and searching it leaves the live one alone."""
+    import copy
+
+    snapshot = copy.copy(retriever)
+    for name in ("index_", "ids_"):
+        snapshot.__dict__.pop(name, None)
+    encoder = copy.deepcopy(retriever.encoder())
+    snapshot.encoder_ = encoder.to(device) if device else encoder
+    if device:
+        snapshot.device = device
+    return snapshot
+
+
+class BackgroundRefresher:
+    """ANCE's asynchronous ANN-data generation: each refresh indexes and searches a snapshot of
+    the model on a worker thread (on ``device`` when given, e.g. a second GPU) while training
+    goes on with the previous negatives; the new ones take over at the first step after it
+    finishes. A refresh that falls due while one runs starts when that one is done, from the
+    model as it is then (ANCE's generator takes the latest checkpoint). Which step a refresh
+    lands at depends on timing, so runs are not bit-for-bit repeatable; the log says, per
+    refresh, the step its snapshot was taken at (``step``) and the step it took over (``applied_at``)."""
+
+    def __init__(self, refresher: AnnRefresher, *, device: str | None = None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.refresher = refresher
+        self.device = device
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ann-refresh")
+        self.running: Any = None
+        self.due_while_running = False
+
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        return self.refresher.log
+
+    def start(self, items: Sequence[Mapping[str, Any]], *, corpus: Corpus, retriever: Any, step: int,
+              workdir: Path) -> None:
+        if self.running is not None:
+            self.due_while_running = True
+            return
+        snapshot = model_snapshot(retriever, self.device)
+        self.running = self.pool.submit(self.refresher.refresh, items, corpus=corpus, retriever=snapshot,
+                                        step=step, workdir=workdir)
+
+    def collect(self, step: int) -> dict[str, list[str]] | None:
+        """The finished refresh's negatives (and its log entry stamped with ``step``), else None."""
+        if self.running is None or not self.running.done():
+            return None
+        candidates = self.running.result()  # a failed refresh fails the training here
+        self.running = None
+        self.refresher.log[-1]["applied_at"] = step
+        return candidates
+
+    def close(self) -> None:
+        """Wait for a refresh still running (its negatives are not used) and stop the worker."""
+        if self.running is not None:
+            self.running.result()
+            self.refresher.log[-1]["applied_at"] = None
+            self.running = None
+        self.pool.shutdown()
+
+
 class AnnNegatives(_CandidateSampler, Component):
     """ANCE: negatives drawn at random from the trained model's own ANN ranking, refreshed
     every ``refresh_every`` optimizer steps (and once before training).
 
     Defaults are ANCE's NQ recipe: search the top ``depth=200``, keep the first ``keep=100``
     non-positive ranks, drop those containing an answer (QA data), one at random per question.
-    ANCE regenerates from a checkpoint saved every 1000 steps by an asynchronous job; here the
-    refresh is synchronous (fresher negatives)."""
+    ANCE regenerates from a checkpoint saved every 1000 steps by an asynchronous job;
+    ``refresh=sync`` (the default here) stops training for each refresh instead, so a run is
+    repeatable; ``refresh=async`` is ANCE's way (:class:`BackgroundRefresher`), on
+    ``refresh_device`` (say ``cuda:1``) when given, else next to training. The first
+    refresh, before any step, is synchronous in both."""
 
     name = "ann"
     version = "2"
 
     def __init__(self, refresh_every: int = 1000, depth: int = 200, keep: int | None = 100, pick: str = "random",
-                 answer_filter: bool = True) -> None:
+                 answer_filter: bool = True, refresh: str = "sync", refresh_device: str | None = None) -> None:
         self.refresh_every = refresh_every
         self.depth = depth
         self.keep = keep
         self.pick = pick
         self.answer_filter = answer_filter
+        self.refresh = refresh
+        self.refresh_device = refresh_device
+
+    def get_params(self) -> dict[str, Any]:
+        """Without ``refresh`` / ``refresh_device`` at their defaults: fits made before the two
+        existed keep their cache keys."""
+        params = super().get_params()
+        if params["refresh"] == "sync" and params["refresh_device"] is None:
+            del params["refresh"], params["refresh_device"]
+        return params
 
     @property
     def log(self) -> list[dict[str, Any]]:
@@ -198,16 +275,36 @@ class AnnNegatives(_CandidateSampler, Component):
                 hard_negatives: Mapping[str, list[str]], workdir: Path) -> None:
         if not hasattr(retriever, "index") or not hasattr(retriever, "search"):
             raise ConfigError("ann negatives need a retriever that can index and search")
+        if self.refresh not in ("sync", "async"):
+            raise ConfigError(f"ann negatives: refresh must be 'sync' or 'async', got '{self.refresh}'")
+        if self.refresh_device and self.refresh != "async":
+            raise ConfigError("ann negatives: refresh_device needs refresh=async")
         self.workdir_ = workdir
         self.refresher_ = AnnRefresher(every=self.refresh_every, depth=self.depth, keep=self.keep,
                                        answer_filter=self.answer_filter)
         self.candidates_ = self.refresher_.refresh(items, corpus=corpus, retriever=retriever, step=0,
                                                    workdir=workdir)
+        self.background_ = (BackgroundRefresher(self.refresher_, device=self.refresh_device)
+                            if self.refresh == "async" else None)
 
     def on_step(self, step: int, *, items: Sequence[Mapping[str, Any]], corpus: Corpus, retriever: Any) -> None:
-        if self.refresher_.due(step):
-            self.candidates_ = self.refresher_.refresh(items, corpus=corpus, retriever=retriever, step=step,
-                                                       workdir=self.workdir_)
+        background = self.background_
+        if background is None:
+            if self.refresher_.due(step):
+                self.candidates_ = self.refresher_.refresh(items, corpus=corpus, retriever=retriever, step=step,
+                                                           workdir=self.workdir_)
+            return
+        fresh = background.collect(step)
+        if fresh is not None:
+            self.candidates_ = fresh
+        if self.refresher_.due(step) or (fresh is not None and background.due_while_running):
+            background.due_while_running = False
+            background.start(items, corpus=corpus, retriever=retriever, step=step, workdir=self.workdir_)
+
+    def close(self) -> None:
+        """End of training: wait for a background refresh still running."""
+        if getattr(self, "background_", None) is not None:
+            self.background_.close()
 
     def sample(self, batch: Sequence[Mapping[str, Any]], *, corpus: Corpus, retriever: Any, k: int,
                seed: int) -> list[list[str]]:

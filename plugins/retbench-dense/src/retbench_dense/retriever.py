@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from retbench import Component, ConfigError, Corpus, DatasetSplit, Passage, Run
+from retbench import Component, ConfigError, Corpus, DatasetSplit, Passage, RetbenchError, Run, run_record_path
 from retbench.cache import atomic_write_json
 from retbench.models import ModelRef, default_model, resolve_model, torch_device
 from retbench.types import Queries
@@ -140,11 +141,17 @@ class DenseRetriever(Component):
 
     @functools.cached_property
     def init_(self) -> Path | None:
-        """The saved bi-encoder ``init`` names: a fit's ``model`` folder, the fit folder, or the
-        record (``.json``) of a run that trained one (its ``training.fit.model``)."""
+        """The saved bi-encoder ``init`` names: a fit's ``model`` folder, the fit folder, the
+        record (``.json``) of a run that trained one (its ``training.fit.model``), or that run's
+        id (8 or more leading hex digits; its record in the cache's ``runs/``)."""
         if self.init is None:
             return None
         folder = Path(self.init).expanduser()
+        if not folder.exists() and re.fullmatch(r"[0-9a-f]{8,64}", str(self.init)):
+            try:
+                folder = run_record_path(str(self.init))
+            except RetbenchError as exc:
+                raise ConfigError(f"init {exc}") from None
         if folder.suffix == ".json" and folder.is_file():
             fitted = json.loads(folder.read_text("utf-8")).get("training", {}).get("fit", {}).get("model")
             if not fitted:

@@ -169,6 +169,8 @@ def train_bi_encoder(retriever: Any, train: DatasetSplit, *, sampler: Any, setti
             encoder.train()
         if state["step"] % settings.checkpoint_every == 0 and micro < len(schedule):
             _save_checkpoint(checkpoint, encoder, optimizer, scheduler, state)
+    if hasattr(sampler, "close"):
+        sampler.close()
     seen = {item["qid"] for _, batch in schedule for item in batch}
     return _report(state, items, seen, sampler, settings, time.perf_counter() - started)
 
