@@ -2,10 +2,12 @@
 float32), a bare ``model.generate`` loop, and the `ct2` generator (CTranslate2) in int8 and float32.
 
     .venv/bin/python benchmarks/generators.py [--questions 16] [--batch-size 8] [--repeats 3]
-        [--threads 2] [--records RECORD.json ...]
+        [--threads 2] [--passages 3] [--records RECORD.json ...]
 
-Prompts: the `rag` reader's short-answer prompt with three passages for the embedded sample
-dataset's questions (offline, always there), greedy, 32 new tokens, batches of 8. After one
+Prompts: the `rag` reader's short-answer prompt with ``--passages`` (3) passages for the embedded
+sample dataset's questions (offline, always there), greedy, 32 new tokens, batches of 8. With 3
+passages a prompt is ~480 tokens and prefill dominates; ``--passages 0`` (closed book, ~60
+tokens) measures decoding. After one
 untimed warm-up each, the settings run interleaved ``--repeats`` times (a shared machine's
 drifts then hit all of them); the table gives medians of questions/s and generated tokens/s,
 the ratio to `hf`, and how many of the generations equal `hf`'s exactly.
@@ -39,11 +41,13 @@ MAX_NEW_TOKENS = 32
 MODEL = "offline:smollm2-135m-instruct"
 
 
-def prompts(n: int) -> list[str]:
+def prompts(n: int, passages_per_prompt: int = 3) -> list[str]:
     split = SampleDataset().load("test", workdir=Path(tempfile.mkdtemp()))
     passages = list(split.corpus)
     questions = list(split.queries.values())[:n]
-    return [build_prompt("short", q, passages[i % 100 : i % 100 + 3]) for i, q in enumerate(questions)]
+    template = "short" if passages_per_prompt else "closed-book"
+    return [build_prompt(template, q, passages[i % 100 : i % 100 + passages_per_prompt])
+            for i, q in enumerate(questions)]
 
 
 def timed(gen: Any, texts: list[str]) -> tuple[float, int, list[str]]:
@@ -70,7 +74,7 @@ def bare(model: Any, tokenizer: Any, texts: list[str], batch_size: int) -> tuple
 
 
 def speed(args: argparse.Namespace) -> None:
-    texts = prompts(args.questions)
+    texts = prompts(args.questions, args.passages)
     hf = HFGenerator(model=args.model, batch_size=args.batch_size, device="cpu")
     model, tokenizer = hf.load()
     torch.set_num_threads(args.threads)
@@ -89,8 +93,8 @@ def speed(args: argparse.Namespace) -> None:
             runs[label].append(work())
     reference = runs["hf float32"][0][2]
     hf_qps = statistics.median(len(texts) / s for s, _, _ in runs["hf float32"])
-    table = Table(title=f"{args.model}: {len(texts)} prompts, {MAX_NEW_TOKENS} new tokens, batch {args.batch_size}, "
-                        f"{args.threads} threads, median of {args.repeats}")
+    table = Table(title=f"{args.model}: {len(texts)} prompts with {args.passages} passages, {MAX_NEW_TOKENS} new "
+                        f"tokens, batch {args.batch_size}, {args.threads} threads, median of {args.repeats}")
     for column in ("engine", "questions/s", "tokens/s", "ratio vs hf", "outputs equal to hf's"):
         table.add_column(column, justify="right")
     for label, r in runs.items():
@@ -133,6 +137,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--passages", type=int, default=3,
+                        help="passages per prompt (0: closed book); long prompts make prefill dominate")
     parser.add_argument("--model", default=MODEL)
     parser.add_argument("--records", nargs="*", help="RunRecords of one rag run with different generators.")
     args = parser.parse_args()
