@@ -19,9 +19,18 @@ class Component:
 
     name: str = ""
     version: str = "0"
+    #: parameters added after the component's cache keys were in use: left out of
+    #: ``get_params`` (so of keys and records) while at their defaults, so old keys stay valid
+    late_params: tuple[str, ...] = ()
 
     def get_params(self) -> dict[str, Any]:
-        return {p: getattr(self, p) for p in constructor_parameters(type(self))}
+        params = {p: getattr(self, p) for p in constructor_parameters(type(self))}
+        if self.late_params:
+            signature = inspect.signature(type(self).__init__).parameters
+            for name in self.late_params:
+                if name in params and params[name] == signature[name].default:
+                    del params[name]
+        return params
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -126,7 +126,7 @@ def run_record_path(run_id: str, home: Path | None = None) -> Path:
     runs = (home or default_home()) / "runs"
     if len(run_id) < 8 or not all(c in "0123456789abcdef" for c in run_id):
         raise RetbenchError(f"run id '{run_id}': expected 8 or more hex digits of a run id")
-    found = sorted(p for p in runs.glob(f"{run_id}*/record.json")) if runs.is_dir() else []
+    found = sorted(runs.glob(f"{run_id}*/record.json"))
     if len(found) != 1:
         what = "no run" if not found else f"{len(found)} runs"
         raise RetbenchError(f"run id '{run_id}': {what} in {runs} start with it")

@@ -225,6 +225,16 @@ class BackgroundRefresher:
         self.refresher.log[-1]["applied_at"] = step
         return candidates
 
+    def advance(self, step: int, *, due: bool, items: Sequence[Mapping[str, Any]], corpus: Corpus,
+                retriever: Any, workdir: Path) -> dict[str, list[str]] | None:
+        """After optimizer step ``step``: the negatives of a refresh that has finished (else
+        None), and a new refresh started when one is due or was due while the last one ran."""
+        fresh = self.collect(step)
+        if due or (fresh is not None and self.due_while_running):
+            self.due_while_running = False
+            self.start(items, corpus=corpus, retriever=retriever, step=step, workdir=workdir)
+        return fresh
+
     def close(self) -> None:
         """Wait for a refresh still running (its negatives are not used) and stop the worker."""
         if self.running is not None:
@@ -248,6 +258,7 @@ class AnnNegatives(_CandidateSampler, Component):
 
     name = "ann"
     version = "2"
+    late_params = ("refresh", "refresh_device")
 
     def __init__(self, refresh_every: int = 1000, depth: int = 200, keep: int | None = 100, pick: str = "random",
                  answer_filter: bool = True, refresh: str = "sync", refresh_device: str | None = None) -> None:
@@ -258,14 +269,6 @@ class AnnNegatives(_CandidateSampler, Component):
         self.answer_filter = answer_filter
         self.refresh = refresh
         self.refresh_device = refresh_device
-
-    def get_params(self) -> dict[str, Any]:
-        """Without ``refresh`` / ``refresh_device`` at their defaults: fits made before the two
-        existed keep their cache keys."""
-        params = super().get_params()
-        if params["refresh"] == "sync" and params["refresh_device"] is None:
-            del params["refresh"], params["refresh_device"]
-        return params
 
     @property
     def log(self) -> list[dict[str, Any]]:
@@ -294,12 +297,10 @@ class AnnNegatives(_CandidateSampler, Component):
                 self.candidates_ = self.refresher_.refresh(items, corpus=corpus, retriever=retriever, step=step,
                                                            workdir=self.workdir_)
             return
-        fresh = background.collect(step)
+        fresh = background.advance(step, due=self.refresher_.due(step), items=items, corpus=corpus,
+                                   retriever=retriever, workdir=self.workdir_)
         if fresh is not None:
             self.candidates_ = fresh
-        if self.refresher_.due(step) or (fresh is not None and background.due_while_running):
-            background.due_while_running = False
-            background.start(items, corpus=corpus, retriever=retriever, step=step, workdir=self.workdir_)
 
     def close(self) -> None:
         """End of training: wait for a background refresh still running."""
