@@ -31,6 +31,8 @@ def run_options(func: Any, *, lists: bool = False) -> Any:
         click.option("--data-dir", type=click.Path(), help="Folder holding datasets already on disk."),
         click.option("--seed", type=int, default=None),
         click.option("--fit-split", help="Train the retriever on this split before indexing."),
+        click.option("--fit-only", help="Train only these components on --fit-split, comma-separated "
+                                        "(retriever, reader, injector) [default: every trainable one]."),
         click.option("--shard-size", type=int, default=None, help="Queries per resumable shard [default: 500]."),
         click.option("--negatives", help="Negative sampler used for training."),
         click.option("--generator", help="Text generator a reader or an augmenter uses (default: the reader's, "
@@ -68,7 +70,7 @@ def config_values(params: dict[str, Any]) -> dict[str, Any]:
         check_config_file(RunConfig, values, path=params["config_file"])
     for key in ("retriever", "reader", "injector", "dataset", "split", "k", "read_k", "limit", "sample", "per_type",
                 "data_dir",
-                "seed", "fit_split", "negatives", "generator", "augment", "augment_generator", "augment_ratio",
+                "seed", "fit_split", "fit_only", "negatives", "generator", "augment", "augment_generator", "augment_ratio",
                 "shard_size"):
         if params.get(key) is not None:
             values[key] = params[key]

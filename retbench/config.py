@@ -12,6 +12,10 @@ from retbench.errors import ConfigError
 
 ARG_KINDS = ("retriever", "reader", "injector", "dataset", "negatives", "generator", "augment",
              "augment_generator")
+FIT_ROLES = ("retriever", "reader", "injector")
+#: fields added after run ids were in use: left out of ``to_dict`` (so of run ids and records)
+#: while at their defaults, so old run ids stay valid
+LATE_FIELDS = ("fit_only",)
 
 
 @dataclass
@@ -30,6 +34,7 @@ class RunConfig:
     data_dir: str | None = None
     seed: int = 0
     fit_split: str | None = None
+    fit_only: str | None = None  # comma-separated FIT_ROLES to train; None: every trainable one
     negatives: str | None = None
     generator: str | None = None
     augment: str | None = None
@@ -56,9 +61,25 @@ class RunConfig:
             raise ConfigError(f"--augment-ratio must be positive, got {self.augment_ratio}")
         if not self.retriever and not self.reader:
             raise ConfigError("a run needs --retriever, --reader, or both")
+        unknown = [r for r in self.fit_roles or () if r not in FIT_ROLES]
+        if unknown:
+            raise ConfigError(f"--fit-only: unknown role '{unknown[0]}' (choose from {', '.join(FIT_ROLES)})")
+        if self.fit_only is not None and not self.fit_split:
+            raise ConfigError("--fit-only needs --fit-split (the split to train on)")
+
+    @property
+    def fit_roles(self) -> list[str] | None:
+        """The roles ``--fit-only`` names, or None (train every trainable component)."""
+        if self.fit_only is None:
+            return None
+        return [r.strip() for r in self.fit_only.split(",") if r.strip()]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        for name in LATE_FIELDS:
+            if values[name] is None:
+                del values[name]
+        return values
 
     def command(self) -> str:
         """The ``retbench run`` command line that reproduces this configuration."""

@@ -21,7 +21,7 @@ from retbench.augment import mix
 from retbench.capabilities import hand_generation_cache, wants_augment_generator
 from retbench.cache import Cache, Stage, atomic_write_json, directory_bytes, stage_key
 from retbench.component import search_time_params, without_search_time_params
-from retbench.config import RunConfig
+from retbench.config import FIT_ROLES, RunConfig
 from retbench.default_fit import with_default_fit_split
 from retbench.errors import ConfigError
 from retbench.metrics.cost import StageTimer, injection_cost_summary, peak_rss_mb
@@ -89,6 +89,7 @@ class _Run:
         self.fit_key: str | None = None
         self.reader_fit_key: str | None = None
         self.injector_fit_key: str | None = None
+        self.query_encoder_key: str | None = None  # the fit-reader stage that trained the query tower
         self.index_ready = False
         self.injection_bytes = 0
 
@@ -148,8 +149,15 @@ class _Run:
                 raise ConfigError(f"injector '{self.c.injector.name}' must be trained first: give --fit-split "
                                   "(a question split disjoint from --split)")
             return
-        parts = (self.c.retriever, self.c.reader, self.c.injector)
-        trainable = [c for c in parts if c is not None and hasattr(c, "fit")]
+        parts = dict(zip(FIT_ROLES, (self.c.retriever, self.c.reader, self.c.injector), strict=True))
+        trainable = [c for c in parts.values() if c is not None and hasattr(c, "fit")]
+        if self.config.fit_roles is not None:
+            for role in self.config.fit_roles:
+                if parts[role] is None or not hasattr(parts[role], "fit"):
+                    what = (f"this run has no {role}" if parts[role] is None
+                            else f"{role} '{parts[role].name}' cannot be trained (no fit method)")
+                    raise ConfigError(f"--fit-only {role}: {what}")
+            trainable = [parts[r] for r in self.config.fit_roles]
         if not trainable:
             names = " or ".join(n for n in (self.config.retriever, self.config.reader) if n)
             raise ConfigError(f"--fit-split given, but {names} cannot be trained (no fit method)")
@@ -174,6 +182,11 @@ class _Run:
             self._restore(self.c.retriever, "fit", stage)
             self.fit_key = stage.key
         if self.c.reader in trainable:
+            # a reader that trains the retriever's query tower (REALM / ORQA) changes what the
+            # run's searches return: the search key then names the reader's fit
+            trains_queries = getattr(self.c.reader, "trains_query_encoder", None)
+            with attributed(self.who("reader"), "fit"):
+                co_trains = bool(trains_queries and trains_queries(self.c.retriever))
 
             def fit_reader(stage: Stage) -> dict[str, Any]:
                 if self.c.retriever is not None:
@@ -189,9 +202,13 @@ class _Run:
                 **self.search_parts(),
                 train=train_key,
                 seed=self.config.seed,
+                **({"query_encoder": True} if co_trains else {}),
             )
             self._restore(self.c.reader, "fit-reader", stage)
             self.reader_fit_key = stage.key
+            if co_trains:
+                self.c.retriever.use_query_encoder(self.c.reader.fitted_query_encoder_)
+                self.query_encoder_key = stage.key
         if self.c.injector in trainable:
 
             def fit_injector(stage: Stage) -> dict[str, Any]:
@@ -312,7 +329,10 @@ class _Run:
         """Key parts for the retriever's search-time parameters; none at their defaults, so the
         keys of runs that do not set them are unchanged."""
         searching = search_time_params(self.c.retriever) if self.c.retriever is not None else {}
-        return {"search_params": searching} if searching else {}
+        parts: dict[str, Any] = {"search_params": searching} if searching else {}
+        if self.query_encoder_key is not None:  # the query tower a reader trained (fit-reader)
+            parts["query_encoder"] = self.query_encoder_key
+        return parts
 
     def index_key(self) -> str:
         return stage_key(stage="index", **self.index_parts())

@@ -224,6 +224,16 @@ def test_a_trainable_reader_trains_on_the_retrievers_output(retbench_cache):
     assert CountingRetriever.calls["fit"] == 1, "the retriever trained first"
     second = run(retbench_cache, pm=pm, reader="learning", fit_split="train")
     assert LearningReader.fits == 1 and second.cached
+    # --fit-only reader: the retriever keeps its starting state (REALM fine-tuning's fixed index)
+    reader_only = run(retbench_cache, pm=pm, reader="learning", fit_split="train", fit_only="reader")
+    assert CountingRetriever.calls["fit"] == 1 and "fit" not in reader_only.stages
+    assert reader_only.config["fit_only"] == "reader" and "fit_only" not in second.config
+    with pytest.raises(ConfigError, match="--fit-only injector: injector 'in-context' cannot be trained"):
+        run(retbench_cache, pm=pm, reader="learning", fit_split="train", fit_only="injector")
+    with pytest.raises(ConfigError, match="--fit-only: unknown role 'readers'"):
+        run(retbench_cache, pm=pm, reader="learning", fit_split="train", fit_only="readers")
+    with pytest.raises(ConfigError, match="--fit-only needs --fit-split"):
+        run(retbench_cache, pm=pm, reader="learning", fit_only="reader")
 
 
 def test_fit_report_default_negatives_and_fingerprint_reach_the_record(retbench_cache):

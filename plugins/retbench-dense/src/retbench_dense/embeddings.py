@@ -55,6 +55,20 @@ class EmbeddingStore:
 
         return np.load(self.path(shard), mmap_mode="r")
 
+    def rows_at(self, rows: np.ndarray) -> np.ndarray:
+        """float32 vectors of the given row numbers (any order, repeats allowed)."""
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.int64)
+        out = None
+        for shard in np.unique(rows // self.shard_size):
+            picked = np.flatnonzero(rows // self.shard_size == shard)
+            vectors = np.asarray(self.read(int(shard))[rows[picked] - shard * self.shard_size], dtype=np.float32)
+            if out is None:
+                out = np.empty((len(rows), vectors.shape[1]), dtype=np.float32)
+            out[picked] = vectors
+        return out if out is not None else np.empty((0, 0), dtype=np.float32)
+
     def __iter__(self) -> Iterator[np.ndarray]:
         for shard in range(self.shards):
             yield self.read(shard)

@@ -267,7 +267,8 @@ class DenseRetriever(Component):
         return BiEncoder(q_model, q_tok, p_model, p_tok, settings=self.settings_).to(self.device_)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self.encoder().encode(texts, side="query", batch_size=self.batch_size)
+        encoder = getattr(self, "query_encoder_", None) or self.encoder()
+        return encoder.encode(texts, side="query", batch_size=self.batch_size)
 
     def encode_passages(self, passages: list[Passage]) -> np.ndarray:
         separator = self.settings_.title_separator
@@ -292,6 +293,7 @@ class DenseRetriever(Component):
         faiss_index.save(self.index_, workdir / "index.faiss")
         self.ids_ = corpus.ids
         atomic_write_json(workdir / "ids.json", self.ids_)
+        self.store_ = store
         self._search_at_dim(store)
 
     def load_index(self, *, workdir: Path) -> None:
@@ -299,7 +301,8 @@ class DenseRetriever(Component):
 
         self.index_ = faiss_index.load(workdir / "index.faiss", search_params=self.search_params)
         self.ids_ = json.loads((workdir / "ids.json").read_text("utf-8"))
-        self._search_at_dim(EmbeddingStore(workdir / "embeddings", rows=len(self.ids_), shard_size=self.shard_size))
+        self.store_ = EmbeddingStore(workdir / "embeddings", rows=len(self.ids_), shard_size=self.shard_size)
+        self._search_at_dim(self.store_)
 
     def _search_at_dim(self, store: EmbeddingStore) -> None:
         """With ``dim`` below the stored width, search an index of the cached vectors' prefixes:
@@ -324,6 +327,34 @@ class DenseRetriever(Component):
             qid: {self.ids_[r]: float(s) for s, r in zip(scores[i], rows[i]) if r >= 0}
             for i, qid in enumerate(qids)
         }
+
+    # -- the query tower trained against this index (REALM / ORQA fine-tuning) ------------------
+    def trainable_query_encoder(self) -> Any:
+        """A trainable copy of the query tower (:class:`retbench_dense.query_tower.QueryTower`):
+        called on texts it returns their vectors, with gradients, in this index's space;
+        ``save(folder)`` writes what :meth:`use_query_encoder` loads."""
+        from retbench_dense.query_tower import QueryTower
+
+        return QueryTower.copy_of(self.encoder(), dim=self.dim)
+
+    def neighbours(self, vectors: np.ndarray, *, k: int) -> list[tuple[list[str], np.ndarray]]:
+        """For each query vector, the ids of its top ``k`` passages in the index, best first, and
+        their indexed vectors as searched (``(found, width)``); these stay fixed."""
+        from retbench_dense import faiss_index
+
+        _, rows = faiss_index.search(self.index_, vectors, k=k, batch_size=1024)
+        found = []
+        for row in rows:
+            row = row[row >= 0]  # approximate indexes may find fewer than k
+            stored = faiss_index.prefix(self.store_.rows_at(row), self.dim, normalize=self.settings_.normalize)
+            found.append(([self.ids_[r] for r in row], stored))
+        return found
+
+    def use_query_encoder(self, folder: Path) -> None:
+        """Encode queries with the tower saved in ``folder`` (the passages keep their index)."""
+        from retbench_dense.encoder import BiEncoder
+
+        self.query_encoder_ = BiEncoder.load(folder, dtype=self.dtype, device=self.device_)
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, train: DatasetSplit, *, negatives: Any, workdir: Path, seed: int) -> dict[str, Any]:
@@ -350,6 +381,7 @@ class DenseRetriever(Component):
     def load_fit(self, *, workdir: Path) -> None:
         self.model_dir_ = workdir / "model"
         self.encoder_ = None
+        self.query_encoder_ = None
 
 
 def _hub_revision(ref: ModelRef) -> str | None:

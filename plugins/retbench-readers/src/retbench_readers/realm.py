@@ -10,6 +10,16 @@ passages are skipped and counted. ``span_normalisation`` is ``joint`` (ORQA's co
 (default: ORQA's fine-tuning code, which REALM fine-tunes with, has no null document) or
 ``empty`` (REALM pre-training's empty document, example_generator.py, read by the reader). The starting encoder is a BERT-family model (offline:
 all-MiniLM-L6-v2); the span head starts random.
+
+With a dense retriever that offers it (``trainable_query_encoder``, ``neighbours``,
+``use_query_encoder``), ``query_encoder="auto"`` also trains the retriever's query tower as
+ORQA's fine-tuning does (orqa_model.py retrieve / compute_loss): each step searches the fixed
+passage vectors with the current tower for the top ``retriever_beam_size`` passages; the
+retrieval logits q . d (divided by ``retrieval_temperature``) enter the reader's joint softmax
+over its top ``train_k``, and ORQA's early-update loss (the marginal likelihood of the
+answer-bearing passages under a softmax over the whole beam, ``retriever_loss``) is added. The
+trained tower is saved with the reader, and the run's searches use it afterwards; the index is
+not rebuilt. ``query_encoder="fixed"`` trains the reader alone.
 """
 
 from __future__ import annotations
@@ -31,6 +41,8 @@ from retbench_readers.one_model import OneModel
 AUTO = "auto"
 NULL_PASSAGES = ("empty", "none")
 NORMALISATIONS = ("joint", "per-passage")
+QUERY_ENCODER = ("auto", "train", "fixed")
+QUERY_TRAINING = ("trainable_query_encoder", "neighbours", "use_query_encoder")  # what a retriever offers for it
 
 
 class RealmReader(OneModel, Component):
@@ -39,6 +51,7 @@ class RealmReader(OneModel, Component):
     offline_model = "offline:all-minilm-l6-v2"
     version = "2"
     injector = "in-context"
+    late_params = ("query_encoder", "retriever_beam_size", "retriever_loss")
 
     def __init__(
         self,
@@ -59,6 +72,9 @@ class RealmReader(OneModel, Component):
         warmup_ratio: float = 0.1,
         max_steps: int | None = None,
         device: str = AUTO,
+        query_encoder: str = AUTO,
+        retriever_beam_size: int = 5000,
+        retriever_loss: bool = True,
     ) -> None:
         self.model = model
         self.k = k
@@ -82,6 +98,20 @@ class RealmReader(OneModel, Component):
         self.warmup_ratio = warmup_ratio
         self.max_steps = max_steps
         self.device = device
+        if query_encoder not in QUERY_ENCODER:
+            raise ConfigError(f"realm: query_encoder must be one of {', '.join(QUERY_ENCODER)}, not {query_encoder!r}")
+        self.query_encoder = query_encoder
+        self.retriever_beam_size = retriever_beam_size
+        self.retriever_loss = retriever_loss
+
+    def trains_query_encoder(self, retriever: Any) -> bool:
+        """Whether ``fit`` trains ``retriever``'s query tower too (``auto``: when it offers one)."""
+        able = retriever is not None and all(callable(getattr(retriever, m, None)) for m in QUERY_TRAINING)
+        if self.query_encoder == "train" and not able:
+            name = getattr(retriever, "name", None)
+            raise ConfigError(f"realm: query_encoder=train needs a dense retriever with a trainable query tower, "
+                              f"not {name or 'no retriever'} (use query_encoder=fixed)")
+        return able and self.query_encoder != "fixed"
 
     # -- the model ----------------------------------------------------------------------------
     def reader(self) -> Any:
@@ -211,10 +241,70 @@ class RealmReader(OneModel, Component):
 
         if retriever is None:
             raise ConfigError("realm: training needs a retriever (--retriever) to find passages")
+        co_train = self.trains_query_encoder(retriever)
         self.model_dir_ = None
         self.reader_ = None
         model = self.reader()
         qids = [q for q in train.queries if train.answers.get(q)]
+        counts: dict[str, int] = {"steps_without_signal": 0}
+        if co_train:
+            tower = retriever.trainable_query_encoder().to(self.device_)
+            tower.train()
+            items: list[Any] = qids
+            parameters = [*model.parameters(), *tower.parameters()]
+            signals: dict[str, set[str]] = {"retriever": set(), "reader": set()}
+
+            def group_loss(group: list[Any]) -> Any:
+                return self._co_trained_loss(train, group, retriever, tower, signals)
+        else:
+            items, counts["skipped_no_answer_span"] = self._examples(train, retriever, qids)
+            parameters = list(model.parameters())
+
+            def group_loss(group: list[Any]) -> Any:
+                return torch.stack([-model.marginal_log_likelihood(b, self._prior_scores(s), g)
+                                    for b, s, g in group]).mean()
+        steps_per_epoch = math.ceil(len(items) / self.questions_per_step)
+        total = self.epochs * steps_per_epoch if self.max_steps is None else min(self.max_steps,
+                                                                                 self.epochs * steps_per_epoch)
+        optimizer = torch.optim.AdamW(parameters, lr=self.learning_rate, weight_decay=0.01)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * total), total)
+        losses: list[float] = []
+        started = time.perf_counter()
+        model.train()
+        order = list(range(len(items)))
+        schedule = []
+        for epoch in range(self.epochs):
+            random.Random(epoch).shuffle(order)
+            schedule += [order[s : s + self.questions_per_step] for s in range(0, len(order), self.questions_per_step)]
+        for group in track(schedule[:total], description="training (realm)"):
+            loss = group_loss([items[i] for i in group])
+            if loss is not None:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                losses.append(round(loss.item(), 5))
+            else:
+                counts["steps_without_signal"] += 1
+            scheduler.step()
+        self._save(workdir)
+        if co_train:
+            tower.save(workdir / "model" / "query_encoder")
+        used = len(items)
+        if co_train:  # questions that gave a loss: a passage with the answer in the beam / a gold span read
+            counts.update(retriever_signal_questions=len(signals["retriever"]),
+                          reader_signal_questions=len(signals["reader"]))
+            used = len(signals["retriever"] | signals["reader"])
+        tenth = max(1, len(losses) // 10)
+        return {"train_questions": len(qids), **counts, "query_encoder_trained": co_train, "used_questions": used,
+                "steps": len(losses), "loss_curve": losses,
+                "loss_first_tenth": round(sum(losses[:tenth]) / tenth, 4),
+                "loss_last_tenth": round(sum(losses[-tenth:]) / tenth, 4),
+                "train_seconds": round(time.perf_counter() - started, 2)}
+
+    def _examples(self, train: DatasetSplit, retriever: Any, qids: list[str]) -> tuple[list[Any], int]:
+        """Reader-only training: each question's top ``train_k`` passages, encoded once, and its
+        gold spans; questions without one are skipped and counted."""
         run = retriever.search({q: train.queries[q] for q in qids}, k=self.train_k)
         examples, skipped = [], 0
         for qid in track(qids, description="realm: finding answer spans"):
@@ -222,8 +312,7 @@ class RealmReader(OneModel, Component):
             if not ranked:
                 skipped += 1
                 continue
-            passages = train.corpus.get([d for d, _ in ranked])
-            batch = self.encode(train.queries[qid], passages)
+            batch = self.encode(train.queries[qid], train.corpus.get([d for d, _ in ranked]))
             gold = self.gold_spans(batch, train.answers[qid])
             if not gold.any():
                 skipped += 1
@@ -232,35 +321,62 @@ class RealmReader(OneModel, Component):
         if not examples:
             raise ConfigError(f"realm: no training question of {train.name} ({train.split}) has its answer "
                               "in a retrieved passage")
-        steps_per_epoch = math.ceil(len(examples) / self.questions_per_step)
-        total = self.epochs * steps_per_epoch if self.max_steps is None else min(self.max_steps,
-                                                                                 self.epochs * steps_per_epoch)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=0.01)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * total), total)
-        losses: list[float] = []
-        started = time.perf_counter()
-        model.train()
-        order = list(range(len(examples)))
-        schedule = []
-        for epoch in range(self.epochs):
-            random.Random(epoch).shuffle(order)
-            schedule += [order[s : s + self.questions_per_step] for s in range(0, len(order), self.questions_per_step)]
-        for group in track(schedule[:total], description="training (realm)"):
-            loss = torch.stack([-model.marginal_log_likelihood(b, self._prior_scores(s), g)
-                                for b, s, g in (examples[i] for i in group)]).mean()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(round(loss.item(), 5))
-        self._save(workdir)
-        tenth = max(1, len(losses) // 10)
-        return {"train_questions": len(qids), "used_questions": len(examples), "skipped_no_answer_span": skipped,
-                "steps": len(losses), "loss_curve": losses,
-                "loss_first_tenth": round(sum(losses[:tenth]) / tenth, 4),
-                "loss_last_tenth": round(sum(losses[-tenth:]) / tenth, 4),
-                "train_seconds": round(time.perf_counter() - started, 2)}
+        return examples, skipped
+
+    def _co_trained_loss(self, train: DatasetSplit, group: list[str], retriever: Any, tower: Any,
+                         signals: dict[str, set[str]]) -> Any:
+        """ORQA's loss for a group of questions, searched with the current query tower: the
+        early-update retrieval loss over the beam plus the reader's joint marginal likelihood
+        over the top ``train_k``; a question with neither signal adds nothing (None: no question did)."""
+        import torch
+
+        vectors = tower([train.queries[q] for q in group])
+        found = retriever.neighbours(vectors.detach().cpu().numpy(), k=self.retriever_beam_size)
+        terms = []
+        for qid, vector, (ids, fixed) in zip(group, vectors, found, strict=True):
+            logits = torch.from_numpy(fixed).to(vector.device) @ vector / self.retrieval_temperature
+            answers = train.answers[qid]
+            loss, signal = vector.new_zeros(()), False
+            if self.retriever_loss:
+                correct = torch.tensor(self._has_answer(train, ids, answers), dtype=torch.bool, device=vector.device)
+                if correct.any():
+                    loss = loss + torch.logsumexp(logits, dim=0) - torch.logsumexp(logits[correct], dim=0)
+                    signals["retriever"].add(qid)
+                    signal = True
+            top = ids[: self.train_k]
+            batch = self.encode(train.queries[qid], train.corpus.get(top))
+            gold = self.gold_spans(batch, answers)
+            if gold.any():
+                loss = loss - self.reader_.marginal_log_likelihood(batch, logits[: len(top)], gold)
+                signals["reader"].add(qid)
+                signal = True
+            if signal:
+                terms.append(loss)
+        return torch.stack(terms).mean() if terms else None
+
+    def _has_answer(self, train: DatasetSplit, ids: list[str], answers: Sequence[str]) -> list[bool]:
+        """DPR's answer-string match (as ORQA's has_answer marks retrieved blocks) of each passage,
+        its tokens computed once per passage."""
+        from retbench.metrics.qa import dpr_tokens
+
+        tokens = self.__dict__.setdefault("passage_tokens_", {})
+        missing = [i for i in dict.fromkeys(ids) if i not in tokens]
+        for passage in train.corpus.get(missing) if missing else []:
+            words = tuple(dpr_tokens(passage.text))
+            tokens[passage.id] = (words, frozenset(words))
+        needles = [n for n in (tuple(dpr_tokens(a)) for a in answers) if n]
+
+        def holds(words: tuple[str, ...], vocabulary: frozenset[str]) -> bool:
+            return any(n[0] in vocabulary and any(words[i : i + len(n)] == n for i in range(len(words) - len(n) + 1))
+                       for n in needles)
+
+        return [holds(*tokens[i]) for i in ids]
+
+    @property
+    def fitted_query_encoder_(self) -> Path | None:
+        """The query tower ``fit`` trained with the reader, if it trained one."""
+        folder = getattr(self, "model_dir_", None)
+        return folder / "query_encoder" if folder is not None and (folder / "query_encoder").is_dir() else None
 
     def _save(self, workdir: Path) -> None:
         from safetensors.torch import save_file
