@@ -33,15 +33,24 @@ import pluggy
 hookimpl = pluggy.HookimplMarker("retbench")
 
 from retbench.attribution import attributed  # noqa: E402
-from retbench.cache import atomic_write_json, stage_key  # noqa: E402
-from retbench.component import Component, component_identity, params_of  # noqa: E402
+from retbench.cache import atomic_write_bytes, atomic_write_json, canonical_json, default_home, stage_key  # noqa: E402
+from retbench.capabilities import LOGLIKELIHOOD, LORA, PREFIX  # noqa: E402
+from retbench.component import Component, component_identity, constructor_parameters, params_of  # noqa: E402
 from retbench.config import RunConfig  # noqa: E402
 from retbench.errors import ConfigError, DataFormatError, RetbenchError  # noqa: E402
 from retbench.factory import ComponentFactory, component_factory  # noqa: E402
 from retbench.hookspecs import Register  # noqa: E402
+from retbench.models import (  # noqa: E402
+    ModelRef,
+    default_model,
+    network_available,
+    resolve_model,
+    resolve_or_default,
+    torch_device,
+)
 from retbench.pipeline import evaluate  # noqa: E402
 from retbench.plugins import get_plugin_manager  # noqa: E402
-from retbench.progress import track  # noqa: E402
+from retbench.progress import note, track  # noqa: E402
 from retbench.record import run_record_path  # noqa: E402
 from retbench.results import checked_negatives  # noqa: E402
 from retbench.types import (  # noqa: E402
@@ -59,6 +68,9 @@ from retbench.types import (  # noqa: E402
 )
 
 __all__ = [
+    "LOGLIKELIHOOD",
+    "LORA",
+    "PREFIX",
     "Answer",
     "Component",
     "ComponentFactory",
@@ -69,6 +81,7 @@ __all__ = [
     "EvalRules",
     "Injection",
     "LoraWeights",
+    "ModelRef",
     "Passage",
     "Qrels",
     "Queries",
@@ -77,27 +90,42 @@ __all__ = [
     "RunConfig",
     "RunRecord",
     "RetbenchError",
+    "atomic_write_bytes",
     "atomic_write_json",
     "attributed",
+    "canonical_json",
     "checked_negatives",
     "component_factory",
     "component_identity",
+    "constructor_parameters",
+    "default_home",
+    "default_model",
+    "dpr_tokens",
     "evaluate",
     "get_plugin_manager",
     "has_answer",
     "hookimpl",
+    "network_available",
+    "normalize_answer",
+    "note",
     "params_of",
+    "resolve_model",
+    "resolve_or_default",
     "run_record_path",
     "stage_key",
+    "torch_device",
     "track",
 ]
+LAZY = {"has_answer": "retbench.metrics.qa", "dpr_tokens": "retbench.metrics.qa",
+        "normalize_answer": "retbench.metrics.answer"}
 
 
 def __getattr__(name: str):
-    """``has_answer`` (DPR's answer matching) loads on first use: it imports ``regex``, which
-    plugin discovery and cached runs need not pay for."""
-    if name == "has_answer":
-        from retbench.metrics.qa import has_answer
+    """The answer-matching helpers (``has_answer``: DPR's answer matching, ``dpr_tokens``: its
+    tokens, ``normalize_answer``: SQuAD's EM normalisation) load on first use: they import
+    ``regex``, which plugin discovery and cached runs need not pay for."""
+    if name in LAZY:
+        import importlib
 
-        return has_answer
+        return getattr(importlib.import_module(LAZY[name]), name)
     raise AttributeError(f"module 'retbench' has no attribute {name!r}")

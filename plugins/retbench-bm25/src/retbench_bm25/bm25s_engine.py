@@ -6,8 +6,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from retbench import ConfigError, Run, track
-from retbench.types import Queries
+from retbench import ConfigError, Queries, Run, track
 
 # Like Lucene's StandardTokenizer: runs of word characters, single characters kept.
 TOKEN_PATTERN = r"(?u)\b\w+\b"

@@ -17,8 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from retbench import ConfigError, Run, track
-from retbench.types import Queries
+from retbench import ConfigError, Queries, Run, track
 
 BATCH_DOCS = 10_000
 

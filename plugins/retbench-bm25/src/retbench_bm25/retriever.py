@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from retbench import Component, ConfigError, Corpus, Run, track
-from retbench.types import Queries
+from retbench import Component, ConfigError, Corpus, Queries, Run, track
 
 BACKENDS = ("bm25s", "lucene")
 FIELDS = ("title+text", "text")

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from retbench import Component, ConfigError, Corpus, progress
+from retbench import Component, ConfigError, Corpus, note
 
 
 class InBatch(Component):
@@ -166,7 +166,7 @@ class AnnRefresher:
         candidates = _ranked_negatives(run, items, corpus=corpus, answer_filter=self.answer_filter, keep=self.keep)
         entry = {"step": step, "seconds": round(time.perf_counter() - started, 2), "documents": len(corpus)}
         self.log.append(entry)
-        progress.note(f"ANN refresh at step {step}: {entry['seconds']} s")
+        note(f"ANN refresh at step {step}: {entry['seconds']} s")
         return candidates
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from retbench import hookimpl
-from retbench.hookspecs import Register
+from retbench import Register, hookimpl
 from retbench_dense.negatives import AnnNegatives, Bm25Hard, InBatch, RandomNegatives
 from retbench_dense.retriever import ANCE, DPR, DRAMA
 

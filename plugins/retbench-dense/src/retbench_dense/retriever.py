@@ -15,10 +15,22 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from retbench import Component, ConfigError, Corpus, DatasetSplit, Passage, RetbenchError, Run, run_record_path
-from retbench.cache import atomic_write_json
-from retbench.models import ModelRef, default_model, resolve_model, torch_device
-from retbench.types import Queries
+from retbench import (
+    Component,
+    ConfigError,
+    Corpus,
+    DatasetSplit,
+    ModelRef,
+    Passage,
+    Queries,
+    RetbenchError,
+    Run,
+    atomic_write_json,
+    default_model,
+    resolve_model,
+    run_record_path,
+    torch_device,
+)
 from retbench_dense.embeddings import STORAGE_DTYPES, EmbeddingStore, encode_shards
 from retbench_dense.settings import EncoderSettings, passage_text
 

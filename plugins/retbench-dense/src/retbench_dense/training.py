@@ -25,8 +25,7 @@ from typing import Any
 
 import torch
 
-from retbench import ConfigError, DatasetSplit, Passage, attributed, checked_negatives, track
-from retbench.cache import atomic_write_bytes
+from retbench import ConfigError, DatasetSplit, Passage, atomic_write_bytes, attributed, checked_negatives, track
 from retbench_dense.settings import passage_text
 
 

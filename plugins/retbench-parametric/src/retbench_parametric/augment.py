@@ -22,9 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retbench import Component, Passage
-from retbench.cache import atomic_write_json, stage_key
-from retbench.component import component_identity
+from retbench import Component, Passage, atomic_write_json, component_identity, stage_key
 from retbench_readers.prompts import answer_prefix, build_prompt, extract_answer
 
 REWRITE_PROMPT = (

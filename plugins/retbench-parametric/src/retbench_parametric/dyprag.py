@@ -27,9 +27,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from retbench import Component, ConfigError, DatasetSplit, Injection, LoraWeights, Passage
-from retbench.cache import atomic_write_json, stage_key
-from retbench.component import component_identity
+from retbench import (
+    Component,
+    ConfigError,
+    DatasetSplit,
+    Injection,
+    LoraWeights,
+    Passage,
+    atomic_write_json,
+    component_identity,
+    stage_key,
+)
 from retbench_parametric.augment import passage_digest
 from retbench_parametric.prag import PragRecipe, generator_of, training_format, training_texts
 

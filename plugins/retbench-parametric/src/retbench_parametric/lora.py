@@ -18,8 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retbench import ConfigError, LoraWeights, Passage
-from retbench.cache import stage_key
+from retbench import ConfigError, LoraWeights, Passage, stage_key
 from retbench_parametric.augment import passage_digest
 
 PEFT_PREFIX = "base_model.model."

@@ -3,8 +3,7 @@ the passage augmenter."""
 
 from __future__ import annotations
 
-from retbench import hookimpl
-from retbench.hookspecs import Register
+from retbench import Register, hookimpl
 from retbench_parametric.augment import PassageAugmenter
 from retbench_parametric.dyprag import DyPragCombineInjector, DyPragInjector
 from retbench_parametric.prag import PragCombineInjector, PragInjector

@@ -20,8 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from retbench import Component, ConfigError, Injection, Passage
-from retbench.component import component_identity, constructor_parameters
+from retbench import Component, ConfigError, Injection, Passage, component_identity, constructor_parameters
 from retbench_parametric.augment import AugmentedPassage, PassageAugmenter
 from retbench_parametric.lora import (
     LoraSettings,

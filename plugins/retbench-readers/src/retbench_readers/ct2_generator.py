@@ -23,10 +23,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from retbench import Component, ConfigError
-from retbench.cache import default_home
-from retbench.capabilities import LOGLIKELIHOOD, PREFIX
-from retbench.models import ModelRef, network_available
+from retbench import LOGLIKELIHOOD, PREFIX, Component, ConfigError, ModelRef, default_home, network_available
 from retbench_readers.chat_format import AUTO, ChatFormat, scoring_ids
 from retbench_readers.hf_generator import cut_at_stop
 from retbench_readers.one_model import OneModel

@@ -14,8 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from retbench import Component, ConfigError, LoraWeights
-from retbench.capabilities import LOGLIKELIHOOD, LORA, PREFIX
+from retbench import LOGLIKELIHOOD, LORA, PREFIX, Component, ConfigError, LoraWeights
 from retbench_readers.chat_format import AUTO, ChatFormat, scoring_ids
 from retbench_readers.lora_merge import merged_lora
 from retbench_readers.one_model import OneModel

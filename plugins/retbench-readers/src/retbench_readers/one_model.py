@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any, ClassVar
 
-from retbench.models import ModelRef, resolve_or_default, torch_device
+from retbench import ModelRef, resolve_or_default, torch_device
 
 
 class OneModel:

@@ -16,8 +16,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from retbench import Component, ConfigError
-from retbench.cache import atomic_write_json, canonical_json, default_home, stage_key
+from retbench import Component, ConfigError, atomic_write_json, canonical_json, default_home, stage_key
 from retbench_readers.hf_generator import cut_at_stop
 
 APIS = ("chat", "completions")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from retbench import hookimpl
-from retbench.hookspecs import Register
+from retbench import Register, hookimpl
 from retbench_readers.ct2_generator import CT2Generator
 from retbench_readers.hf_generator import HFGenerator
 from retbench_readers.openai_generator import OpenAICompatibleGenerator

@@ -21,8 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from retbench import Answer, Component, ConfigError, Injection, Passage
-from retbench.types import Queries
+from retbench import Answer, Component, ConfigError, Injection, Passage, Queries
 from retbench_readers.prompts import (
     answer_prefix,
     answer_sentence,

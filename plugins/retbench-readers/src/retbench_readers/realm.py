@@ -33,9 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from retbench import Answer, Component, ConfigError, DatasetSplit, Injection, Passage, track
-from retbench.metrics.answer import normalize_answer
-from retbench.types import Queries
+from retbench import Answer, Component, ConfigError, DatasetSplit, Injection, Passage, Queries, normalize_answer, track
 from retbench_readers.one_model import OneModel
 
 AUTO = "auto"
@@ -357,7 +355,7 @@ class RealmReader(OneModel, Component):
     def _has_answer(self, train: DatasetSplit, ids: list[str], answers: Sequence[str]) -> list[bool]:
         """DPR's answer-string match (as ORQA's has_answer marks retrieved blocks) of each passage,
         its tokens computed once per passage."""
-        from retbench.metrics.qa import dpr_tokens
+        from retbench import dpr_tokens
 
         tokens = self.__dict__.setdefault("passage_tokens_", {})
         missing = [i for i in dict.fromkeys(ids) if i not in tokens]
