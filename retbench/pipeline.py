@@ -512,7 +512,9 @@ def evaluate(
 def _evaluate_members(config: RunConfig, members: list[str], *, pm: RetbenchPluginManager, cache: Cache,
                       records_dir: str | Path | None) -> RunRecord:
     """A dataset made of parts (CQADupStack's forums): run each, report the mean of their
-    scores (each part weighs the same, whatever its number of queries)."""
+    scores (each part weighs the same, whatever its number of queries). Observers see the whole
+    run's start and finish around its parts' own pairs."""
+    notify(pm, "retbench_run_start", config=redact(config.to_dict()))
     parts = [evaluate(replace(config, dataset=member), pm=pm, cache=cache) for member in members]
     first = parts[0]
     names = [n for n in first.metrics if all(n in p.metrics for p in parts)]

@@ -173,16 +173,29 @@ def test_a_dataset_of_parts_reports_the_mean_of_its_parts(retbench_cache):
         def members(self):
             return ["part:a", "part:b"]
 
+    events = []
+
     class Plugin:
         @retbench.hookimpl
         def retbench_register_datasets(self, register):
             register(Part)
             register(Whole)
 
+        @retbench.hookimpl
+        def retbench_run_start(self, config):
+            events.append(("start", config["dataset"]))
+
+        @retbench.hookimpl
+        def retbench_run_finish(self, record):
+            events.append(("finish", record.dataset["name"]))
+
     pm = make_plugin_manager(Plugin())
     parts = [evaluate(RunConfig(dataset=f"part:{p}", retriever="reverse"), pm=pm, cache=retbench_cache)
              for p in "ab"]
+    events.clear()
     whole = evaluate(RunConfig(dataset="whole", retriever="reverse"), pm=pm, cache=retbench_cache)
+    assert events == [("start", "whole"), ("start", "part:a"), ("finish", "part-a"), ("start", "part:b"),
+                      ("finish", "part-b"), ("finish", "whole")], "observers see paired starts and finishes"
     expected = (parts[0].metrics["nDCG@10"] + parts[1].metrics["nDCG@10"]) / 2
     assert whole.metrics["nDCG@10"] == pytest.approx(expected)
     assert whole.dataset["name"] == "whole" and set(whole.dataset["parts"]) == {"part-a", "part-b"}
