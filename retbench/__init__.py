@@ -113,10 +113,12 @@ __all__ = [
     "resolve_or_default",
     "run_record_path",
     "stage_key",
+    "tokens_have_answer",
     "torch_device",
     "track",
 ]
 LAZY = {"has_answer": "retbench.metrics.qa", "dpr_tokens": "retbench.metrics.qa",
+        "tokens_have_answer": "retbench.metrics.qa",
         "normalize_answer": "retbench.metrics.answer"}
 
 

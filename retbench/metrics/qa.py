@@ -49,11 +49,16 @@ def has_answer(answers: Sequence[str], text: str, *, match: str = "string") -> b
         return any(p is not None and p.search(normalized) for p in map(_answer_pattern, answers))
     if match != "string":
         raise ValueError(f"match must be 'string' or 'regex', got {match!r}")
-    words = tuple(dpr_tokens(text))
+    return tokens_have_answer(tuple(dpr_tokens(text)), answers)
+
+
+def tokens_have_answer(words: tuple[str, ...], answers: Sequence[str]) -> bool:
+    """``has_answer`` on a text already split by :func:`dpr_tokens` (for callers that match
+    the same passage against many questions)."""
     for answer in answers:
         needle = _answer_tokens(answer)
         size = len(needle)
-        if size and any(words[i:i + size] == needle for i in range(len(words) - size + 1)):
+        if size and needle[0] in words and any(words[i:i + size] == needle for i in range(len(words) - size + 1)):
             return True
     return False
 

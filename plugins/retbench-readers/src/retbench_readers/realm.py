@@ -286,10 +286,9 @@ class RealmReader(OneModel, Component):
                 counts["steps_without_signal"] += 1
             scheduler.step()
         self._save(workdir)
-        if co_train:
-            tower.save(workdir / "model" / "query_encoder")
         used = len(items)
         if co_train:  # questions that gave a loss: a passage with the answer in the beam / a gold span read
+            tower.save(workdir / "model" / "query_encoder")
             counts.update(retriever_signal_questions=len(signals["retriever"]),
                           reader_signal_questions=len(signals["reader"]))
             used = len(signals["retriever"] | signals["reader"])
@@ -355,20 +354,13 @@ class RealmReader(OneModel, Component):
     def _has_answer(self, train: DatasetSplit, ids: list[str], answers: Sequence[str]) -> list[bool]:
         """DPR's answer-string match (as ORQA's has_answer marks retrieved blocks) of each passage,
         its tokens computed once per passage."""
-        from retbench import dpr_tokens
+        from retbench import dpr_tokens, tokens_have_answer
 
         tokens = self.__dict__.setdefault("passage_tokens_", {})
         missing = [i for i in dict.fromkeys(ids) if i not in tokens]
         for passage in train.corpus.get(missing) if missing else []:
-            words = tuple(dpr_tokens(passage.text))
-            tokens[passage.id] = (words, frozenset(words))
-        needles = [n for n in (tuple(dpr_tokens(a)) for a in answers) if n]
-
-        def holds(words: tuple[str, ...], vocabulary: frozenset[str]) -> bool:
-            return any(n[0] in vocabulary and any(words[i : i + len(n)] == n for i in range(len(words) - len(n) + 1))
-                       for n in needles)
-
-        return [holds(*tokens[i]) for i in ids]
+            tokens[passage.id] = tuple(dpr_tokens(passage.text))
+        return [tokens_have_answer(tokens[i], answers) for i in ids]
 
     @property
     def fitted_query_encoder_(self) -> Path | None:
