@@ -10,7 +10,8 @@
 #        benchmarks/synth_scifact.sh [hybrid|augment|crop|llm|syneg|all] [PASSAGES] [SYNEG]
 #        (augment = crop (baseline + crop arms) + llm (qgen, rerank); defaults: all, 809 passages per augmenter, 400 claims for the SyNeg comparison; FIT defaults
 #        to the baseline trained by the augment part; GENERATOR writes qgen / rerank / SyNeg data,
-#        qgen sampled at DRAMA's temperature 0.8; SYNEG_ARGS are extra --negatives-arg settings,
+#        qgen sampled at DRAMA's temperature 0.8 / top-p 0.9 (the augmenter's defaults), rerank
+#        ranking greedily; SYNEG_ARGS are extra --negatives-arg settings,
 #        e.g. reasoning=false for a 135M generator)
 set -euo pipefail
 PART=${1:-all}
@@ -44,7 +45,7 @@ fi
 if [[ $PART == augment || $PART == llm || $PART == all ]]; then
   for recipe in qgen rerank; do
     run "${trained[@]}" --fit-split train --augment "$recipe" --augment-arg passages="$PASSAGES" --augment-ratio 1 \
-        --augment-generator "$GENERATOR" --augment-generator-arg temperature=0.8
+        --augment-generator "$GENERATOR"
   done
 fi
 if [[ $PART == syneg || $PART == all ]]; then

@@ -109,6 +109,13 @@ def test_sampling_follows_the_seed(tiny):
     assert first != ct2(tiny, max_new_tokens=8).generate(PROMPTS)
 
 
+def test_a_call_can_override_the_generators_sampling(tiny):
+    greedy = ct2(tiny, max_new_tokens=8).generate(PROMPTS)
+    assert ct2(tiny, temperature=1.0, seed=3, max_new_tokens=8).generate(PROMPTS, temperature=0.0) == greedy
+    assert ct2(tiny, seed=3, max_new_tokens=8).generate(PROMPTS, temperature=1.0, top_p=0.9) == ct2(
+        tiny, temperature=1.0, seed=3, max_new_tokens=8).generate(PROMPTS, top_p=0.9)
+
+
 def test_identity_names_compute_type_and_engine(tiny):
     a, b = ct2(tiny).fingerprint(), ct2(tiny, compute_type="int8").fingerprint()
     assert a["model"] == b["model"] and a["compute_type"] == "float32" and b["compute_type"] == "int8"

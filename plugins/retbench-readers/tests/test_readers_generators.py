@@ -59,6 +59,14 @@ def test_sampling_follows_the_seed(retbench_tiny_llama):
     assert first == generator(retbench_tiny_llama, temperature=1.0, seed=3, max_new_tokens=8).generate(["the nile"])
 
 
+def test_a_call_can_override_the_generators_sampling(retbench_tiny_llama):
+    greedy = generator(retbench_tiny_llama, max_new_tokens=8).generate(["the nile"])
+    sampler = generator(retbench_tiny_llama, temperature=1.0, seed=3, max_new_tokens=8)
+    assert sampler.generate(["the nile"], temperature=0.0) == greedy
+    assert generator(retbench_tiny_llama, seed=3, max_new_tokens=8).generate(
+        ["the nile"], temperature=1.0, top_p=0.9) == sampler.generate(["the nile"], top_p=0.9)
+
+
 def test_bad_dtype_is_a_clear_error(retbench_tiny_llama):
     with pytest.raises(ConfigError, match="dtype must be one of"):
         generator(retbench_tiny_llama, dtype="int4").load()

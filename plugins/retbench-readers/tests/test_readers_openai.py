@@ -91,6 +91,14 @@ def test_deterministic_requests_are_cached_sampled_ones_never(server):
     assert len(server.requests) == 3 and server.requests[-1][1]["seed"] == 0
 
 
+def test_a_call_can_override_the_generators_sampling(server):
+    OpenAICompatibleGenerator(base_url=server.url, temperature=0.7).generate(["q2"], temperature=0.0)
+    OpenAICompatibleGenerator(base_url=server.url).generate(["q2"], temperature=0.8, top_p=0.9)
+    greedy, sampled = (body for _, body in server.requests[-2:])
+    assert greedy["temperature"] == 0.0 and "seed" not in greedy
+    assert sampled["temperature"] == 0.8 and sampled["top_p"] == 0.9 and sampled["seed"] == 0
+
+
 def test_server_errors_are_retried(tmp_path, monkeypatch):
     monkeypatch.setenv("RETBENCH_HOME", str(tmp_path / "home"))
     fake = FakeServer(fail_first=2)

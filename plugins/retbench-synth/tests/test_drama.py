@@ -39,15 +39,17 @@ class Scripted:
 
     def __init__(self, fail_after: int | None = None):
         self.prompts: list[str] = []
+        self.sampling: list[tuple[str, float | None, float | None]] = []  # (prompt kind, temperature, top_p)
         self.fail_after = fail_after
 
     def get_params(self):
         return {}
 
-    def generate(self, prompts, *, max_new_tokens):
+    def generate(self, prompts, *, max_new_tokens, temperature=None, top_p=None):
         if self.fail_after is not None and len(self.prompts) >= self.fail_after:
             raise KeyboardInterrupt
         self.prompts += prompts
+        self.sampling += [(p.split()[0], temperature, top_p) for p in prompts]
         outputs = []
         for prompt in prompts:
             topic = re.search(r"about (\w+)", prompt)
@@ -122,6 +124,35 @@ def test_rerank_applies_the_parsed_permutation_and_takes_distractors_from_lower_
     assert len(rank_prompts) == len(items)  # window=None: all k candidates in one prompt
     shown = sorted(len(re.findall(r"^\[\d+\]", p, re.MULTILINE)) for p in rank_prompts)
     assert shown == sorted(len(ranked[q]) for q in ranked) and shown[-1] > 4 // 2
+
+
+def test_qgen_samples_its_queries_as_drama_and_rerank_ranks_greedily(tmp_path):
+    generator = Scripted()
+    made(RerankAugmenter(passages=2, k=5)).augment(CORPUS, generator=generator, workdir=tmp_path)
+    assert set(generator.sampling) == {("Brainstorm", 0.8, 0.9), ("Rank", 0.0, None)}
+    greedy = Scripted()
+    made(QgenAugmenter(passages=2, k=5, temperature=0.0, top_p=None)).augment(CORPUS, generator=greedy,
+                                                                             workdir=tmp_path)
+    assert len(greedy.prompts) == 2  # another sampling setting is another cache folder
+
+
+def test_a_generator_without_per_call_sampling_fails_in_one_line_unless_the_setting_is_off(tmp_path):
+    from retbench import ConfigError
+
+    class Plain:
+        name = "plain"
+
+        def get_params(self):
+            return {}
+
+        def generate(self, prompts, *, max_new_tokens):
+            return [" Find it\nQuery: paris capital" for _ in prompts]
+
+    with pytest.raises(ConfigError, match="qgen: generator 'plain' takes no per-call temperature, top_p"):
+        made(QgenAugmenter(passages=2, k=5)).augment(CORPUS, generator=Plain(), workdir=tmp_path)
+    items = made(QgenAugmenter(passages=2, k=5, temperature=None, top_p=None)).augment(
+        CORPUS, generator=Plain(), workdir=tmp_path)
+    assert [i["query"] for i in items] == ["paris capital", "paris capital"]
 
 
 def test_qgen_is_few_shot_and_keeps_the_query_line():

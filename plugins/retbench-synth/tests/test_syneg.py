@@ -130,6 +130,18 @@ def test_verification_is_a_separate_step_that_reuses_the_generations(tmp_path):
     assert syneg.log[0]["synthetic_negatives"]["revised"] == len(ITEMS) - 1
 
 
+def test_negatives_shorter_than_min_words_are_dropped_and_counted_without_regenerating(tmp_path):
+    sampler(Writer(), tmp_path)
+    again = Writer()
+    syneg = sampler(again, tmp_path, min_words=6)  # "a passage about something else" has 5 words
+    counts = syneg.log[0]["synthetic_negatives"]
+    assert again.prompts == [] and syneg.synthetic_ == {}
+    assert counts["too_short"] == len(ITEMS) - 1 and counts["kept"] == 0 and counts["malformed"] == 1
+    assert sampler(Writer(), tmp_path, min_words=5).log[0]["synthetic_negatives"]["kept"] == len(ITEMS) - 1
+    with pytest.raises(ConfigError, match="min_words"):
+        SynegNegatives(min_words=-1).validate()
+
+
 def test_negatives_are_cached_per_pair_with_their_generation_seconds(tmp_path):
     first = sampler(Writer(delay=0.05), tmp_path).log[0]
     again = Writer(delay=0.05)

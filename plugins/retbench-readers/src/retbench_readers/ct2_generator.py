@@ -179,15 +179,18 @@ class CT2Generator(OneModel, Component):
         self.load()
         return self.chat_format_.format(prompt)
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None, prefix: str = "") -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None, prefix: str = "",
+                 temperature: float | None = None, top_p: float | None = None) -> list[str]:
         """Greedy (or seeded sampled) continuations of ``prompts``; with ``prefix`` every answer
-        starts with that text, and only what follows it is returned."""
+        starts with that text, and only what follows it is returned. ``temperature`` / ``top_p``
+        override the generator's own for this call."""
         model, tokenizer = self.load()
         budget = max_new_tokens or self.max_new_tokens
         ids = [self.chat_format_.encode(self.format(p) + prefix) for p in prompts]
         outputs: list[str] = [""] * len(ids)
         usage: list[dict[str, int]] = [{} for _ in ids]
-        sampling = self.temperature > 0
+        temperature = self.temperature if temperature is None else temperature
+        sampling = temperature > 0
         if sampling:
             _ctranslate2().set_random_seed(self.seed)
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
@@ -197,7 +200,8 @@ class CT2Generator(OneModel, Component):
             generated: list[list[int]] = [[] for _ in rows]
             results = model.generate_batch(
                 tokens, max_length=budget, include_prompt_in_result=False, end_token=self.end_tokens_,
-                sampling_topk=0 if sampling else 1, sampling_temperature=self.temperature if sampling else 1.0,
+                sampling_topk=0 if sampling else 1, sampling_temperature=temperature if sampling else 1.0,
+                **({"sampling_topp": top_p} if sampling and top_p is not None else {}),
                 callback=stopper(tokenizer, self.stop, generated) if self.stop else None)
             for row, result in zip(rows, results):
                 new = result.sequences_ids[0]

@@ -102,9 +102,12 @@ class HFGenerator(OneModel, Component):
         ids = tokenizer(text, add_special_tokens=self.chat_format_.add_special_tokens)["input_ids"]
         return ids[:max_length] if max_length else ids
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None, prefix: str = "") -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None, prefix: str = "",
+                 temperature: float | None = None, top_p: float | None = None) -> list[str]:
         """Greedy (or seeded sampled) continuations of ``prompts``; with ``prefix`` every answer
-        starts with that text, and only what follows it is returned."""
+        starts with that text, and only what follows it is returned. ``temperature`` / ``top_p``
+        override the generator's own for this call (a component that samples one step and
+        decodes another greedily)."""
         import torch
 
         model, tokenizer = self.load()
@@ -113,7 +116,8 @@ class HFGenerator(OneModel, Component):
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         outputs: list[str] = [""] * len(texts)
         usage: list[dict[str, int]] = [{} for _ in texts]
-        sampling = self.temperature > 0
+        temperature = self.temperature if temperature is None else temperature
+        sampling = temperature > 0
         if sampling:
             torch.manual_seed(self.seed)
         for start in range(0, len(order), self.batch_size):
@@ -124,8 +128,8 @@ class HFGenerator(OneModel, Component):
             with torch.inference_mode():
                 generated = model.generate(
                     **batch, max_new_tokens=budget, do_sample=sampling, pad_token_id=tokenizer.pad_token_id,
-                    **({"temperature": self.temperature} if sampling else {"temperature": None, "top_p": None,
-                                                                          "top_k": None}),
+                    **({"temperature": temperature, **({"top_p": top_p} if top_p is not None else {})}
+                       if sampling else {"temperature": None, "top_p": None, "top_k": None}),
                     **({"stop_strings": list(self.stop), "tokenizer": tokenizer} if self.stop else {}))
             new = generated[:, batch["input_ids"].shape[1]:]
             for row, tokens, mask in zip(rows, new, batch["attention_mask"]):

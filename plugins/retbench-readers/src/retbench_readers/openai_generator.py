@@ -99,17 +99,22 @@ class OpenAICompatibleGenerator(Component):
             atomic_write_json(path, json.loads(canonical_json(response)))
         return response
 
-    def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None, prefix: str = "") -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_new_tokens: int | None = None, prefix: str = "",
+                 temperature: float | None = None, top_p: float | None = None) -> list[str]:
         """Continuations of ``prompts``; with ``prefix`` every answer starts with that text (an
         assistant message to continue, for the chat API, as vLLM and llama.cpp servers do), and
-        only what follows it is returned."""
+        only what follows it is returned. ``temperature`` / ``top_p`` override the generator's own
+        for this call."""
+        temperature = self.temperature if temperature is None else temperature
         outputs = []
         self.last_usage_ = []
         for prompt in prompts:
             body: dict[str, Any] = {"model": self.model, "max_tokens": max_new_tokens or self.max_new_tokens,
-                                    "temperature": self.temperature}
-            if self.temperature:
+                                    "temperature": temperature}
+            if temperature:
                 body["seed"] = self.seed
+                if top_p is not None:
+                    body["top_p"] = top_p
             if self.stop:
                 body["stop"] = list(self.stop)
             if self.api == "chat":

@@ -8,9 +8,11 @@ items ``{"qid", "query", "positives", "distractors", "source"}``:
   to ``k`` distractors (no generator needed);
 - ``qgen``: the generator, shown three examples (few-shot, as DRAMA prompts it), brainstorms a
   retrieval task for the passage and writes a search query for it; positives and distractors
-  as for ``crop``. DRAMA samples these queries (temperature 0.8, top-p 0.9): give the
-  generator that temperature (``--augment-generator-arg temperature=0.8``);
+  as for ``crop``. The queries are sampled as DRAMA samples them (``temperature=0.8``,
+  ``top_p=0.9``, passed to the generator for these calls only; ``temperature=None`` leaves
+  the generator's own setting);
 - ``rerank``: the generator reranks the labeller's top ``k`` of each ``qgen`` query listwise,
+  greedily (``rank_temperature=0.0``) whatever the queries were sampled at,
   all of them in one prompt (``window=None``, as DRAMA) or in sliding windows; its top 1 is the
   positive, ranks ``distractors_from`` to ``k`` the distractors (not rank 2, the likeliest
   false negative);
@@ -30,6 +32,7 @@ outputs (``last_counts_``) and the prompt templates and their version (``last_pr
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import random
 import re
@@ -96,6 +99,21 @@ def labeler_spec(spec: str, args: dict[str, Any] | None) -> tuple[str, dict[str,
     return name, params
 
 
+def sampling_arguments(component: str, generator: Any, **settings: float | None) -> dict[str, float]:
+    """The per-call sampling keywords (``temperature``, ``top_p``) that are set, checked against
+    what ``generator.generate`` accepts."""
+    wanted = {k: v for k, v in settings.items() if v is not None}
+    parameters = inspect.signature(generator.generate).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return wanted
+    missing = [k for k in wanted if k not in parameters]
+    if missing:
+        raise ConfigError(f"{component}: generator '{getattr(generator, 'name', type(generator).__name__)}' takes no "
+                          f"per-call {', '.join(missing)}; set --augment-arg {missing[0]}=null to use the "
+                          "generator's own sampling")
+    return wanted
+
+
 def parse_triplet(text: str) -> dict[str, str] | None:
     """The ``{"query", "positive", "negative"}`` object in a generation, or None when invalid."""
     value = parse_json_object(text)
@@ -157,16 +175,19 @@ class DramaAugmenter(BuildsComponents, Component):
                 outputs[passage.id] = output
         return outputs
 
-    def prompted(self, corpus: Corpus, generator: Any, workdir: Path, prompt: str
+    def prompted(self, corpus: Corpus, generator: Any, workdir: Path, prompt: str, **sampling: float | None
                  ) -> tuple[list[Passage], dict[str, Any]]:
-        """The passages drawn and the generator's output for ``prompt`` on each (cached)."""
+        """The passages drawn and the generator's output for ``prompt`` on each (cached), with
+        the per-call ``sampling`` settings that are not None."""
         if generator is None:
             raise ConfigError(f"{self.name}: needs a generator (--generator hf)")
         chosen = self.chosen(corpus)
+        arguments = sampling_arguments(self.name, generator, **sampling)
         outputs = self.generated(
-            chosen, self.cache_folder(workdir, generator, corpus, prompt, max_new_tokens=self.max_new_tokens),
+            chosen, self.cache_folder(workdir, generator, corpus, prompt, max_new_tokens=self.max_new_tokens,
+                                      **arguments),
             lambda part: generator.generate([prompt.replace("{passage}", p.contents(": ")) for p in part],
-                                            max_new_tokens=self.max_new_tokens))
+                                            max_new_tokens=self.max_new_tokens, **arguments))
         return chosen, outputs
 
     def validate(self) -> None:
@@ -227,8 +248,19 @@ class CropAugmenter(DramaAugmenter):
 class QgenAugmenter(DramaAugmenter):
     name = "qgen"
 
+    def __init__(self, passages: int = 1000, k: int = 20, positives: int = 1, distractors_from: int = 10,
+                 labeler: str = "bm25", labeler_args: dict[str, Any] | None = None, min_words: int = 5,
+                 max_new_tokens: int = 256, temperature: float | None = 0.8, top_p: float | None = 0.9,
+                 seed: int = 0) -> None:
+        super().__init__(passages=passages, k=k, positives=positives, distractors_from=distractors_from,
+                         labeler=labeler, labeler_args=labeler_args, min_words=min_words,
+                         max_new_tokens=max_new_tokens, seed=seed)
+        self.temperature = temperature
+        self.top_p = top_p
+
     def queries(self, corpus: Corpus, generator: Any, workdir: Path) -> dict[str, str]:
-        chosen, outputs = self.prompted(corpus, generator, workdir, QGEN_PROMPT)
+        chosen, outputs = self.prompted(corpus, generator, workdir, QGEN_PROMPT, temperature=self.temperature,
+                                        top_p=self.top_p)
         self.last_prompts_ = {"version": PROMPT_VERSION, "templates": {"qgen": QGEN_PROMPT}}
         queries = {p.id: clean_query(outputs[p.id]) for p in chosen}
         return {pid: q for pid, q in queries.items() if len(q.split()) >= 2}
@@ -248,31 +280,37 @@ class RerankAugmenter(QgenAugmenter):
     def __init__(self, passages: int = 1000, k: int = 20, window: int | None = None, step: int = 4,
                  max_chars: int = 300, distractors_from: int = 10, labeler: str = "bm25",
                  labeler_args: dict[str, Any] | None = None, max_new_tokens: int = 256, rank_new_tokens: int = 256,
+                 temperature: float | None = 0.8, top_p: float | None = 0.9, rank_temperature: float | None = 0.0,
                  seed: int = 0) -> None:
         super().__init__(passages=passages, k=k, distractors_from=distractors_from, labeler=labeler,
-                         labeler_args=labeler_args, max_new_tokens=max_new_tokens, seed=seed)
+                         labeler_args=labeler_args, max_new_tokens=max_new_tokens, temperature=temperature,
+                         top_p=top_p, seed=seed)
         self.window = window
         self.step = step
         self.max_chars = max_chars
         self.rank_new_tokens = rank_new_tokens
+        self.rank_temperature = rank_temperature
 
     def augment(self, corpus: Corpus, *, generator: Any, workdir: Path) -> list[dict[str, Any]]:
         queries = self.queries(corpus, generator, workdir)
         ranked = self.retrieved(queries, corpus, workdir)
         texts = {p.id: p.contents(": ") for p in corpus.get(sorted({d for r in ranked.values() for d in r}))}
         chosen = [p for p in self.chosen(corpus) if p.id in queries]
+        ranking = sampling_arguments(self.name, generator, temperature=self.rank_temperature)
 
         def make(part: list[Passage]) -> list[Any]:
             lists = [ranked.get(p.id, []) for p in part]
             results = rerank_many([queries[p.id] for p in part], [[texts[d] for d in c] for c in lists],
-                                  lambda prompts: generator.generate(prompts, max_new_tokens=self.rank_new_tokens),
+                                  lambda prompts: generator.generate(prompts, max_new_tokens=self.rank_new_tokens,
+                                                                     **ranking),
                                   window=self.window or self.k, step=self.step, max_chars=self.max_chars)
             return [{"ranking": [c[i] for i in order], **counts} for c, (order, counts) in zip(lists, results)]
 
         folder = self.cache_folder(workdir, generator, corpus, RERANK_PROMPT, query_prompt=QGEN_PROMPT,
                                    query_tokens=self.max_new_tokens, rank_tokens=self.rank_new_tokens, k=self.k,
                                    window=self.window or self.k, step=self.step, max_chars=self.max_chars,
-                                   labeler=self.labeler, labeler_args=self.labeler_args)
+                                   labeler=self.labeler, labeler_args=self.labeler_args,
+                                   query_sampling=[self.temperature, self.top_p], **ranking)
         outputs = self.generated(chosen, folder, make)
         self.last_prompts_ = {"version": PROMPT_VERSION, "templates": {"qgen": QGEN_PROMPT, "rerank": RERANK_PROMPT}}
         items = []

@@ -9,6 +9,10 @@ generator that never closes its reasoning), under attribute constraints drawn pe
 reader education level and a length relative to the positive (``attributes``: a preset, the
 paper's SciFact sets by default, or ``{"domains", "levels", "lengths"}``). Malformed JSON is
 retried ``retries`` times with a stricter instruction, then the pair is skipped and counted.
+``min_words`` (0 by default: the paper keeps any parsed document) drops a written negative of
+fewer words, counted as ``too_short``; a 135M generator often writes a bare URL or a title in
+the document field, and a negative that short cannot be a hard one. It filters cached
+generations, so changing it regenerates nothing.
 ``verify`` (off by default, not in the paper) adds a separate check: the generator is asked
 whether its passage answers the query, and one that does is replaced by the revision it
 offers or dropped. Generations and verdicts are cached one file per pair in the run's shared
@@ -95,7 +99,7 @@ class SynegNegatives(BuildsComponents, Component):
 
     def __init__(self, mix: str = "hybrid", synthetic_share: float = 1.0, retrieved: str = "bm25-hard",
                  retrieved_args: dict[str, Any] | None = None, attributes: str | dict[str, list[str]] = "scifact",
-                 reasoning: bool = True, retries: int = 1, verify: bool = False, prefill: bool = True, max_new_tokens: int = 512,
+                 reasoning: bool = True, retries: int = 1, min_words: int = 0, verify: bool = False, prefill: bool = True, max_new_tokens: int = 512,
                  loss_temperature: float | None = 0.017, seed: int = 0) -> None:
         self.mix = mix
         self.synthetic_share = synthetic_share
@@ -104,6 +108,7 @@ class SynegNegatives(BuildsComponents, Component):
         self.attributes = attributes
         self.reasoning = reasoning
         self.retries = retries
+        self.min_words = min_words
         self.verify = verify
         self.prefill = prefill
         self.max_new_tokens = max_new_tokens
@@ -113,6 +118,8 @@ class SynegNegatives(BuildsComponents, Component):
     def validate(self) -> None:
         if self.mix not in MIXES:
             raise ConfigError(f"syneg: mix must be one of {', '.join(MIXES)}, got '{self.mix}'")
+        if self.min_words < 0:
+            raise ConfigError(f"syneg: min_words must be >= 0, got {self.min_words}")
         if not 0 < self.synthetic_share <= 1:
             raise ConfigError(f"syneg: synthetic_share must be in (0, 1], got {self.synthetic_share}")
         self.attribute_sets()
@@ -197,18 +204,22 @@ class SynegNegatives(BuildsComponents, Component):
         written = self._cached(workdir, items, keys, ".json",
                                lambda part: self._write_chunk([(i, positives[i["positives"][0]]) for i in part],
                                                               generator))
+        too_short = {i["qid"] for i in items if written[i["qid"]]["status"] == "kept"
+                     and len(written[i["qid"]]["negative"].split()) < self.min_words}
         verdicts: dict[str, dict[str, Any]] = {}
         if self.verify:
-            usable = [i for i in items if written[i["qid"]]["status"] == "kept"]
+            usable = [i for i in items if written[i["qid"]]["status"] == "kept" and i["qid"] not in too_short]
             suffix = "." + hashlib.sha256(json.dumps([VERIFY_PROMPT, self.retries, self.prefill,
                                                       self.max_new_tokens]).encode()).hexdigest()[:12] + ".verify.json"
             verdicts = self._cached(workdir, usable, keys, suffix,
                                     lambda part: self._verify_chunk(part, written, generator))
-        counts = {"kept": 0, "malformed": 0, "revised": 0, "rejected_by_verification": 0}
+        counts = {"kept": 0, "malformed": 0, "too_short": 0, "revised": 0, "rejected_by_verification": 0}
         negatives = {}
         seconds = 0.0
         for item in items:
             result = {**written[item["qid"]], **verdicts.get(item["qid"], {})}
+            if item["qid"] in too_short:
+                result["status"] = "too_short"
             seconds += written[item["qid"]].get("seconds", 0.0) + verdicts.get(item["qid"], {}).get("seconds", 0.0)
             counts[result["status"]] += 1
             if result["status"] in ("kept", "revised"):
