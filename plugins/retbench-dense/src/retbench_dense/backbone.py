@@ -1,5 +1,7 @@
 """The size of a dense retriever's backbone for records (an MTEB-style model-size column):
-parameters counted from the checkpoint's safetensors headers, without loading the weights."""
+parameters counted from the checkpoint's safetensors headers, without loading the weights; and
+the provenance a model folder made by a retbench command carries (``retbench_model.json``, e.g.
+from ``retbench prune``: shapes, parameter counts, perplexities)."""
 
 from __future__ import annotations
 
@@ -34,3 +36,16 @@ def backbone_size(model: Any, *, dim: int | None) -> dict[str, int | None]:
     config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
     width = config.get("projection_dim") or config.get("hidden_size")
     return {"parameters": _parameters(folder), "embedding_dim": min(dim, width) if dim and width else dim or width}
+
+
+PROVENANCE = "retbench_model.json"
+PROVENANCE_FIELDS = ("made_by", "init", "source_model", "source", "target", "perplexity", "seconds")
+
+
+def provenance(model: Any) -> dict[str, Any] | None:
+    """The summary of ``retbench_model.json`` in the model's folder, or None."""
+    path = Path(getattr(model, "path", model)) / PROVENANCE
+    if not path.is_file():
+        return None
+    made = json.loads(path.read_text())
+    return {k: made[k] for k in PROVENANCE_FIELDS if k in made}

@@ -217,7 +217,7 @@ class DenseRetriever(Component):
 
     def fingerprint(self) -> dict[str, Any]:
         query, passage = self.models_
-        from retbench_dense.backbone import backbone_size
+        from retbench_dense.backbone import backbone_size, provenance
 
         init = None
         if self.init_ is not None:
@@ -227,7 +227,8 @@ class DenseRetriever(Component):
         return {"query_model": query.identity(), "passage_model": passage.identity() if passage else None,
                 "init": init, "settings": {**vars(self.settings_), "dim": None}, "temperature": self.temperature_,
                 "training": {**self.training_, "matryoshka_dims": list(self.training_["matryoshka_dims"])},
-                "backbone": backbone_size(self.init_ / "query" if self.init_ else query, dim=None)}
+                "backbone": backbone_size(self.init_ / "query" if self.init_ else query, dim=None),
+                **({"made": made} if (made := provenance(query)) else {})}
 
     # -- the model ----------------------------------------------------------------------------
     @property
