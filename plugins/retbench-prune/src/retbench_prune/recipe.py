@@ -131,7 +131,7 @@ def _lm_loss(model: Any, batch: torch.Tensor, micro: int) -> float:
         part = batch[start : start + micro]
         loss = model(input_ids=part, labels=part).loss * len(part) / len(batch)
         loss.backward()
-        total += float(loss)
+        total += float(loss.detach())
     return total
 
 
@@ -162,8 +162,8 @@ def prune_stage(model: Any, masks: PruningMasks, train: torch.Tensor, settings: 
             penalty, report = masks.lagrangian(step / warmup)
             share = len(part) / len(batch)
             ((loss + penalty) * share).backward()
-            lm += float(loss) * share
-            lagrangian += float(penalty) * share
+            lm += float(loss.detach()) * share
+            lagrangian += float(penalty.detach()) * share
         torch.nn.utils.clip_grad_norm_([*model.parameters(), *masks.parameters()], settings.max_grad_norm)
         for multiplier in lambdas:  # gradient ascent on the multipliers (train.py: lr = -lag_lr)
             if multiplier.grad is not None:
@@ -173,7 +173,7 @@ def prune_stage(model: Any, masks: PruningMasks, train: torch.Tensor, settings: 
         optimizer.zero_grad(set_to_none=True)
         curve.append({"step": step + 1, "lm_loss": round(lm, 5), "lagrangian": round(lagrangian, 6), **{
             k: round(v, 5) for k, v in report.items()},
-            **{f"lambda_{k}": round(float(v), 5) for k, v in masks.lambdas.items()}})
+            **{f"lambda_{k}": round(float(v.detach()), 5) for k, v in masks.lambdas.items()}})
         _maybe_checkpoint(checkpoint, step + 1, steps, settings, model, optimizer, scheduler, curve, masks)
         if on_step is not None:
             on_step("prune", step + 1)
