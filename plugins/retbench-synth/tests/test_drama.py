@@ -163,6 +163,26 @@ def test_qgen_is_few_shot_and_keeps_the_query_line():
     assert clean_query("a title with no query line") == ""
 
 
+def test_qgen_counts_answers_without_a_query_and_copies_of_its_examples(tmp_path):
+    from retbench_synth.drama import copies_example
+
+    assert copies_example("How many individual reefs make up the Great Barrier Reef, off Queensland?")
+    assert copies_example("the great barrier reef off the coast of queensland")  # the example passage's words
+    assert not copies_example("paris capital") and not copies_example("metformin side effects in children")
+
+    class Copying(Scripted):
+        def generate(self, prompts, **kwargs):
+            self.prompts += prompts
+            return ["Find facts\nQuery: how many individual reefs make up the great barrier reef", "no query here",
+                    "Query: x", "Query: lyon capital"][: len(prompts)]
+
+    augmenter = made(QgenAugmenter(passages=4, k=6))
+    items = augmenter.augment(CORPUS, generator=Copying(), workdir=tmp_path)
+    assert [i["query"] for i in items] == ["lyon capital"]  # no toy passage matches the reef query
+    assert augmenter.last_counts_ == {"kept": 1, "rejected": 3, "no_query_line": 1, "too_short": 1,
+                                      "copies_example": 1}
+
+
 def test_a_labeller_is_any_retriever_by_name_including_a_trained_one(tmp_path):
     from retbench import ConfigError
     from retbench_synth.drama import labeler_spec

@@ -82,6 +82,20 @@ def crop_query(passage: Passage, rng: random.Random, min_words: int) -> str | No
     return rng.choice(usable) if usable else None
 
 
+def words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+EXAMPLE_WORDS = [(words(q), words(f"{p} {t} {q}")) for p, t, q in QGEN_EXAMPLES]
+
+
+def copies_example(query: str) -> bool:
+    """Whether a written query repeats a few-shot example: it holds all of an example query's
+    words, or (4 words or more) uses only words of one example. Small generators do this."""
+    found = words(query)
+    return any(q <= found or (len(found) >= 4 and found <= whole) for q, whole in EXAMPLE_WORDS)
+
+
 def clean_query(text: str) -> str:
     """The query of a ``Task: ... / Query: ...`` answer (empty when it wrote no query line)."""
     found = QUERY_LINE.search(text)
@@ -263,12 +277,17 @@ class QgenAugmenter(DramaAugmenter):
                                         top_p=self.top_p)
         self.last_prompts_ = {"version": PROMPT_VERSION, "templates": {"qgen": QGEN_PROMPT}}
         queries = {p.id: clean_query(outputs[p.id]) for p in chosen}
-        return {pid: q for pid, q in queries.items() if len(q.split()) >= 2}
+        kept = {pid: q for pid, q in queries.items() if len(q.split()) >= 2}
+        self.query_counts_ = {"no_query_line": sum(not q for q in queries.values()),
+                              "too_short": sum(bool(q) and pid not in kept for pid, q in queries.items()),
+                              "copies_example": sum(copies_example(q) for q in kept.values())}
+        return kept
 
     def augment(self, corpus: Corpus, *, generator: Any, workdir: Path) -> list[dict[str, Any]]:
         queries = self.queries(corpus, generator, workdir)
         items = self.items(queries, corpus, workdir)
-        self.last_counts_ = {"kept": len(items), "rejected": min(self.passages, len(corpus)) - len(items)}
+        self.last_counts_ = {"kept": len(items), "rejected": min(self.passages, len(corpus)) - len(items),
+                             **self.query_counts_}
         return items
 
 
@@ -328,7 +347,7 @@ class RerankAugmenter(QgenAugmenter):
                           "source": self.name})
         counts["kept"] = len(items)
         counts["rejected"] += min(self.passages, len(corpus)) - len(chosen)
-        self.last_counts_ = counts
+        self.last_counts_ = {**counts, **self.query_counts_}
         return items
 
 
