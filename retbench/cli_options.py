@@ -37,6 +37,10 @@ def run_options(func: Any, *, lists: bool = False) -> Any:
         click.option("--negatives", help="Negative sampler used for training."),
         click.option("--generator", help="Text generator a reader or an augmenter uses (default: the reader's, "
                                          "else hf)."),
+        click.option("--reranker", help="Reranker that re-scores each query's top --rerank-k candidates "
+                                        "(e.g. cross-encoder)."),
+        click.option("--rerank-k", type=int, default=None, help="Candidates per query the reranker re-scores "
+                                                                "[default: 100]."),
         click.option("--augment", help="Augmenters whose synthetic training data joins --fit-split, "
                                        "comma-separated (e.g. crop,qgen,rerank)."),
         click.option("--augment-generator", help="Generator that writes training data (augmenters, SyNeg, PRAG's QA "
@@ -71,7 +75,7 @@ def config_values(params: dict[str, Any]) -> dict[str, Any]:
     for key in ("retriever", "reader", "injector", "dataset", "split", "k", "read_k", "limit", "sample", "per_type",
                 "data_dir",
                 "seed", "fit_split", "fit_only", "negatives", "generator", "augment", "augment_generator", "augment_ratio",
-                "shard_size"):
+                "shard_size", "reranker", "rerank_k"):
         if params.get(key) is not None:
             values[key] = params[key]
     if params.get("metrics"):

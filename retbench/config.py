@@ -11,11 +11,11 @@ from typing import Any
 from retbench.errors import ConfigError
 
 ARG_KINDS = ("retriever", "reader", "injector", "dataset", "negatives", "generator", "augment",
-             "augment_generator")
+             "augment_generator", "reranker")
 FIT_ROLES = ("retriever", "reader", "injector")
 #: fields added after run ids were in use: left out of ``to_dict`` (so of run ids and records)
 #: while at their defaults, so old run ids stay valid
-LATE_FIELDS = ("fit_only",)
+LATE_FIELDS = ("fit_only", "reranker", "rerank_k", "reranker_args")
 
 
 @dataclass
@@ -41,6 +41,8 @@ class RunConfig:
     augment_generator: str | None = None
     augment_ratio: float | None = None
     shard_size: int = 500
+    reranker: str | None = None
+    rerank_k: int | None = None  # candidates per query the reranker re-scores; None: 100
     retriever_args: dict[str, Any] = field(default_factory=dict)
     reader_args: dict[str, Any] = field(default_factory=dict)
     injector_args: dict[str, Any] = field(default_factory=dict)
@@ -49,11 +51,12 @@ class RunConfig:
     generator_args: dict[str, Any] = field(default_factory=dict)
     augment_args: dict[str, Any] = field(default_factory=dict)
     augment_generator_args: dict[str, Any] = field(default_factory=dict)
+    reranker_args: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ConfigError(f"--k must be at least 1, got {self.k}")
-        for option in ("limit", "sample", "per_type", "shard_size", "read_k"):
+        for option in ("limit", "sample", "per_type", "shard_size", "read_k", "rerank_k"):
             value = getattr(self, option)
             if value is not None and value < 1:
                 raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got {value}")
@@ -64,6 +67,10 @@ class RunConfig:
         unknown = [r for r in self.fit_roles or () if r not in FIT_ROLES]
         if unknown:
             raise ConfigError(f"--fit-only: unknown role '{unknown[0]}' (choose from {', '.join(FIT_ROLES)})")
+        if self.reranker and not self.retriever:
+            raise ConfigError(f"--reranker '{self.reranker}' re-scores what a retriever found: give --retriever too")
+        if self.rerank_k is not None and not self.reranker:
+            raise ConfigError("--rerank-k given, but no --reranker")
         if self.fit_only is not None and not self.fit_split:
             raise ConfigError("--fit-only needs --fit-split (the split to train on)")
 
@@ -77,7 +84,7 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         for name in LATE_FIELDS:
-            if values[name] is None:
+            if values[name] in (None, {}):
                 del values[name]
         return values
 

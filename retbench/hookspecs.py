@@ -49,6 +49,14 @@ def retbench_register_retrievers(register: Register) -> None:
 
 
 @hookspec
+def retbench_register_rerankers(register: Register) -> None:
+    """Register rerankers (``Reranker`` protocol): re-score a retriever's top candidates.
+
+    :param register: call ``register(cls, aliases=())`` once per reranker class.
+    """
+
+
+@hookspec
 def retbench_register_readers(register: Register) -> None:
     """Register reader classes (``Reader`` protocol).
 

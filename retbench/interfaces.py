@@ -66,6 +66,20 @@ class Retriever(Protocol):
 
 
 @runtime_checkable
+class Reranker(Protocol):
+    """Re-scores the top candidates a retriever found for each query (a cross-encoder, a
+    listwise LLM): returns ``{qid: {docid: score}}`` over the candidates it was given, higher
+    is better. The run passes the top ``--rerank-k`` passages of each query, best first."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    def get_params(self) -> dict[str, Any]: ...
+
+    def rerank(self, queries: Queries, candidates: Mapping[str, Sequence[Passage]]) -> Run: ...
+
+
+@runtime_checkable
 class Encoder(Protocol):
     """A dense model; an adapter in a dense plugin turns it into a Retriever."""
 

@@ -32,6 +32,7 @@ ALPHA = 0.05
 MAX_COLUMNS = 15
 COST_COLUMNS = (
     ("queries_per_second", "search q/s ↑", 1.0),
+    ("rerank_pairs_per_second", "rerank pairs/s ↑", 1.0),
     ("augment_seconds", "augment s ↓", 1.0),
     ("train_seconds", "train s ↓", 1.0),
     ("index_seconds", "index s ↓", 1.0),
@@ -49,7 +50,7 @@ HEADLINE_COSTS = {
     "answers": ("seconds_per_question", "storage_bytes", "train_seconds"),
     "retrieval": ("queries_per_second", "index_bytes", "train_seconds"),
 }
-ROLES = ("retriever", "reader", "injector", "generator")
+ROLES = ("retriever", "reranker", "reader", "injector", "generator")
 ARG_ROLES = (*ROLES, "negatives", "augment")
 # Run options that never change a score: not used to tell rows apart.
 NEUTRAL_OPTIONS = {"data_dir", "shard_size", "metrics"}
@@ -94,6 +95,8 @@ def _label(record: RunRecord, shown: Any) -> str:
                 ratio = record.config.get("augment_ratio")
                 data += f" + {part('augment')}" + (f" x{ratio:g}" if ratio else "")
             text += f" [trained: {data}, {part('negatives')} negatives]"
+        if record.config.get("reranker"):
+            text += f" > {part('reranker')} @{record.config.get('rerank_k') or 100}"
         parts.append(text)
     if record.config.get("reader"):
         text = part("reader")
@@ -331,7 +334,8 @@ def build_board(records: list[RunRecord], *, baseline: str | None = None, primar
     labels, shared = short_labels(records)
     base = next((n for n, r in enumerate(records) if primary in r.metrics
                  and ((baseline and system_label(r) == baseline)
-                      or (not baseline and r.config.get("retriever") == "bm25"))), None)
+                      or (not baseline and r.config.get("retriever") == "bm25" and not r.config.get("reranker")))),
+                None)
     significant = set()
     if base is not None:
         reference = {q: m[primary] for q, m in records[base].per_query.items() if primary in m}

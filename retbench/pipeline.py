@@ -1,7 +1,7 @@
 """``evaluate(config) -> RunRecord``: all orchestration of a run; no printing, no argparse.
 
-Stages: load -> [fit] -> index -> search -> retrieval metrics -> [prepare + answer] -> answer
-metrics -> cost -> RunRecord. Each stage has a key (see :mod:`retbench.cache`); finished stages
+Stages: load -> [fit] -> index -> search -> [rerank] -> retrieval metrics -> [prepare + answer] ->
+answer metrics -> cost -> RunRecord. Each stage has a key (see :mod:`retbench.cache`); finished stages
 are reused, search and answer stages resume shard by shard.
 """
 
@@ -29,11 +29,14 @@ from retbench.metrics.retrieval import evaluated_queries, remove_self_hits
 from retbench.outputs import redact, redact_command, secrets_of
 from retbench.plugins import RetbenchPluginManager, get_plugin_manager
 from retbench.record import describe_environment, save_record, save_run_record
-from retbench.results import checked_answers, checked_run
+from retbench.results import checked_answers, checked_reranking, checked_run
 from retbench.registry import collect_registries
 from retbench.resolve import Components, make_dataset, resolve
 from retbench.scoring import check_metric_names, metric_names, score
 from retbench.types import Answer, DatasetSplit, Injection, Run, RunRecord
+
+
+DEFAULT_RERANK_K = 100
 
 
 def _identity(described: dict[str, dict[str, Any]], role: str) -> dict[str, Any] | None:
@@ -377,6 +380,40 @@ class _Run:
             run = remove_self_hits(run, k=self.config.k)
         return run
 
+    def rerank_k(self) -> int:
+        return self.config.rerank_k if self.config.rerank_k is not None else DEFAULT_RERANK_K
+
+    def rerank(self, run: Run) -> Run:
+        """The reranker's scores for each query's top ``--rerank-k`` candidates; the rest of the
+        retriever's list is dropped, as BEIR's reranking evaluation does."""
+        k = self.rerank_k()
+        qids = list(self.split.queries)
+
+        def rerank_shard(shard: list[str]) -> Run:
+            candidates = {q: [d for d, _ in sorted(run.get(q, {}).items(), key=lambda x: (-x[1], x[0]))[:k]]
+                          for q in shard}
+            passages = {q: self.split.corpus.get(docs) for q, docs in candidates.items()}
+            with attributed(self.who("reranker"), "rerank"):
+                scored = self.c.reranker.rerank({q: self.split.queries[q] for q in shard}, passages)
+            return checked_reranking(scored, candidates, who=self.who("reranker"))
+
+        def compute(stage: Stage) -> dict[str, Any]:
+            size = self.config.shard_size
+            shards = _run_sharded(stage, qids, size, rerank_shard, "reranking")
+            return {"queries": len(qids), "pairs": sum(len(r) for s in shards for r in s.values()),
+                    "shards": len(shards), "shard_size": size}
+
+        stage, manifest = self.stage("rerank", compute, search=self.stages["search"]["key"],
+                                     reranker=_identity(self.c.described, "reranker"), rerank_k=k)
+        reranked: Run = {}
+        for index in range(manifest["shards"]):
+            reranked.update(stage.read_shard(index, manifest["shard_size"]))
+        return reranked
+
+    def ranking_key(self) -> str | None:
+        """The key of the ranking the reader reads: the reranker's when there is one."""
+        return (self.stages.get("rerank") or self.stages.get("search") or {}).get("key")
+
     def read_k(self) -> int:
         if self.config.read_k is not None:
             return self.config.read_k
@@ -423,7 +460,7 @@ class _Run:
         stage, manifest = self.stage(
             "answer",
             compute,
-            search=self.stages.get("search", {}).get("key"),
+            search=self.ranking_key(),
             read_k=read_k,
             reader_fit=self.reader_fit_key,
             injector_fit=self.injector_fit_key,
@@ -455,8 +492,8 @@ def evaluate(
         return _evaluate_members(config, members, pm=pm, cache=cache, records_dir=records_dir)
     config = with_default_fit_split(config, components.injector,
                                     getattr(components.dataset, "default_split", "test"))
-    secrets = secrets_of([components.dataset, components.retriever, components.reader, components.injector,
-                          components.negatives, components.generator, *components.augmenters])
+    secrets = secrets_of([components.dataset, components.retriever, components.reranker, components.reader,
+                          components.injector, components.negatives, components.generator, *components.augmenters])
     notify(pm, "retbench_run_start", config=redact(config.to_dict(), secrets))
     state = _Run(config, cache, components)
     state.load()
@@ -464,6 +501,8 @@ def evaluate(
     split = state.split
     state.fit()
     run = state.search() if components.retriever is not None else None
+    if components.reranker is not None:
+        run = state.rerank(run)
     answers = state.answer(run) if components.reader is not None else None
     names = metric_names(config.metrics, split, registries, retrieval=run is not None,
                          answers=answers is not None)
@@ -568,6 +607,10 @@ def _cost(state: _Run, run: Run | None, answers: list[Answer] | None = None) -> 
         search_seconds = seconds.get("search")
         cost["queries_per_second"] = round(queries / search_seconds, 2) if search_seconds else None
         cost["index_bytes"] = manifests["index"].get("bytes")
+    if "rerank" in manifests:
+        rerank = manifests["rerank"]
+        cost["rerank_pairs_per_second"] = (round(rerank["pairs"] / rerank["seconds"], 2)
+                                           if rerank.get("seconds") else None)
     if state.c.reader is not None:
         cost["injection_bytes"] = state.injection_bytes
         answer_seconds = seconds.get("answer")

@@ -17,6 +17,7 @@ T = TypeVar("T")
 KINDS = (
     "datasets",
     "retrievers",
+    "rerankers",
     "readers",
     "injectors",
     "negative_samplers",

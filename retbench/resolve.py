@@ -30,6 +30,7 @@ class Components:
     augmenters: list[Any] = field(default_factory=list)
     augment_generator: Any | None = None  # writes training data; the run's generator unless --augment-generator
     built: dict[str, Any] = field(default_factory=dict)
+    reranker: Any | None = None
 
     def add_fingerprints(self) -> None:
         """Describe every component's fingerprint (resolved model revisions, ...). Separate from
@@ -117,6 +118,9 @@ def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager
         return _make(kind, role, name, dict(params), registries, pm, described, built)
 
     retriever = make("retrievers", "retriever", config.retriever, config.retriever_args)
+    reranker = make("rerankers", "reranker", config.reranker, config.reranker_args)
+    if config.reranker_args and reranker is None:
+        raise ConfigError("--reranker-arg given, but no --reranker")
     reader = make("readers", "reader", config.reader, config.reader_args)
     injector_name = config.injector
     if reader is not None and not injector_name:
@@ -155,7 +159,7 @@ def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager
     hand_augment_generator(data_users, augment_generator)
     hand_component_factory(built.values(), ComponentFactory(registries))  # before fingerprints: a hybrid's name members
     components = Components(dataset, retriever, reader, injector, negatives, described, generator, augmenters,
-                            augment_generator, built)
+                            augment_generator, built, reranker)
     if fingerprints:
         components.add_fingerprints()
     return components

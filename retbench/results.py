@@ -4,7 +4,7 @@ A retriever's run is cut to ``k`` (best scores first), must hold finite numeric 
 of the corpus, and may only answer the queries it was asked; a reader must return one
 :class:`~retbench.types.Answer` per question; a negative sampler one list of corpus ids (or
 Passages) per training item, none of them its positives (trainers call
-:func:`checked_negatives`). Anything else is a :class:`ComponentError` naming
+:func:`checked_negatives`); a reranker scores exactly the candidates it was given. Anything else is a :class:`ComponentError` naming
 the component, raised before the shard is written, so nothing invalid is ever committed.
 """
 
@@ -19,35 +19,35 @@ from retbench.types import Answer, Run
 
 
 def checked_run(run: Any, queries: Collection[str], *, k: int, corpus: Container[str], who: str,
-                self_hits: bool = False) -> Run:
+                self_hits: bool = False, call: str = "search") -> Run:
     """``run`` validated and cut to the ``k`` best documents of each query; with ``self_hits``
     (datasets that ignore identical ids) a document named like its query is let through, to be
     removed afterwards."""
     if not isinstance(run, Mapping):
-        raise ComponentError(f"{who}: search returned {type(run).__name__}, expected a dict "
+        raise ComponentError(f"{who}: {call} returned {type(run).__name__}, expected a dict "
                              "{query id: {document id: score}}")
     extra = [q for q in run if q not in queries]
     if extra:
-        raise ComponentError(f"{who}: search returned results for {len(extra)} query id(s) it was not asked "
+        raise ComponentError(f"{who}: {call} returned results for {len(extra)} query id(s) it was not asked "
                              f"about, e.g. {extra[0]!r}")
     out: Run = {}
     cut = 0
     for qid in queries:
         ranked = run.get(qid, {})
         if not isinstance(ranked, Mapping):
-            raise ComponentError(f"{who}: search returned {type(ranked).__name__} for query {qid!r}, expected "
+            raise ComponentError(f"{who}: {call} returned {type(ranked).__name__} for query {qid!r}, expected "
                                  "a dict {document id: score}")
         scores: dict[str, float] = {}
         for doc, score in ranked.items():
             if isinstance(score, bool) or not isinstance(score, (int, float)) and not hasattr(score, "__float__"):
-                raise ComponentError(f"{who}: search gave document {doc!r} of query {qid!r} the score {score!r}, "
+                raise ComponentError(f"{who}: {call} gave document {doc!r} of query {qid!r} the score {score!r}, "
                                      "not a number")
             value = float(score)
             if not math.isfinite(value):
-                raise ComponentError(f"{who}: search gave document {doc!r} of query {qid!r} the score {value}; "
+                raise ComponentError(f"{who}: {call} gave document {doc!r} of query {qid!r} the score {value}; "
                                      "scores must be finite")
             if not isinstance(doc, str) or doc not in corpus and not (self_hits and doc == qid):
-                raise ComponentError(f"{who}: search returned document {doc!r} for query {qid!r}, which is not "
+                raise ComponentError(f"{who}: {call} returned document {doc!r} for query {qid!r}, which is not "
                                      "in the corpus")
             scores[doc] = value
         if len(scores) > k:
@@ -55,7 +55,7 @@ def checked_run(run: Any, queries: Collection[str], *, k: int, corpus: Container
             scores = dict(sorted(scores.items(), key=lambda x: (-x[1], x[0]))[:k])
         out[qid] = scores
     if cut:
-        warn(f"{who}: search returned more than k={k} documents for {cut} query(ies); kept the best {k}")
+        warn(f"{who}: {call} returned more than k={k} documents for {cut} query(ies); kept the best {k}")
     return out
 
 
@@ -103,4 +103,21 @@ def checked_negatives(negatives: Any, batch: Sequence[Mapping[str, Any]], *, k: 
         out.append(list(picks)[:k])
     if cut:
         warn(f"{who}: sample returned more than k={k} negatives for {cut} item(s); kept the first {k}")
+    return out
+
+
+def checked_reranking(run: Any, candidates: Mapping[str, Sequence[str]], *, who: str) -> Run:
+    """A reranker's scores, validated: exactly the candidates of each query it was given."""
+    allowed = {d for docs in candidates.values() for d in docs}
+    out = checked_run(run, list(candidates), k=max((len(c) for c in candidates.values()), default=1) or 1,
+                      corpus=allowed, who=who, call="rerank")
+    for qid, docs in candidates.items():
+        stray = [d for d in out[qid] if d not in set(docs)]
+        if stray:
+            raise ComponentError(f"{who}: rerank scored document {stray[0]!r} for query {qid!r}, which was not one of "
+                                 "its candidates")
+        missing = len(set(docs) - set(out[qid]))
+        if missing:
+            raise ComponentError(f"{who}: rerank left out {missing} of the {len(docs)} candidates of query {qid!r}; "
+                                 "score every candidate")
     return out

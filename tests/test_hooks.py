@@ -19,7 +19,7 @@ SPECS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) 
 
 
 def test_specs_found():
-    assert len(SPECS) == 11
+    assert len(SPECS) == 12
 
 
 @pytest.mark.parametrize("name", SPECS)
@@ -75,6 +75,10 @@ def test_hook_retbench_register_datasets():
 
 def test_hook_retbench_register_retrievers():
     _registered("retrievers", _component("ret"))
+
+
+def test_hook_retbench_register_rerankers():
+    _registered("rerankers", _component("rr"))
 
 
 def test_hook_retbench_register_readers():

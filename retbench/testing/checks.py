@@ -83,6 +83,19 @@ def check_retriever_load_index(cls: type, params: Mapping[str, Any] | None = Non
         )
 
 
+def check_reranker_rerank(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    """rerank scores exactly the candidates of each query, with finite floats, deterministically."""
+    from retbench.results import checked_reranking
+
+    split = mock_split()
+    reranker = build(cls, dict(params or {}), kind=cls.__name__)
+    candidates = {q: list(reversed(MOCK_PASSAGES)) for q in split.queries}
+    run = reranker.rerank(split.queries, candidates)
+    checked = checked_reranking(run, {q: [p.id for p in c] for q, c in candidates.items()}, who=cls.__name__)
+    assert all(isinstance(s, float) for docs in run.values() for s in docs.values()), "scores must be floats"
+    assert checked == reranker.rerank(split.queries, candidates), "rerank is not deterministic"
+
+
 def check_reader_answer(cls: type, params: Mapping[str, Any] | None = None) -> None:
     """One Answer per query, with matching ids and string text."""
     split: DatasetSplit = mock_split()
@@ -225,6 +238,7 @@ CHECKS: dict[str, list[Check]] = {
         check_retriever_search,
         check_retriever_load_index,
     ],
+    "reranker": [check_class_attributes, check_params_roundtrip, check_reranker_rerank],
     "reader": [check_class_attributes, check_params_roundtrip, check_reader_answer],
     "dataset": [check_class_attributes, check_params_roundtrip, check_dataset_load],
     "injector": [check_class_attributes, check_params_roundtrip, check_injector_prepare],
@@ -234,7 +248,7 @@ CHECKS: dict[str, list[Check]] = {
     "metric": [check_class_attributes, check_params_roundtrip, check_metric_compute],
 }
 # The method that tells a kind; samplers and retrievers may have ``prepare`` / ``load`` too.
-_METHODS = {"search": "retriever", "answer": "reader", "sample": "negative_sampler", "generate": "generator",
+_METHODS = {"search": "retriever", "rerank": "reranker", "answer": "reader", "sample": "negative_sampler", "generate": "generator",
             "augment": "augmenter", "compute": "metric", "prepare": "injector", "load": "dataset"}
 
 
@@ -257,6 +271,10 @@ def _run_checks(kind: str, cls: type, params: Mapping[str, Any] | None) -> None:
 
 def check_retriever(cls: type, params: Mapping[str, Any] | None = None) -> None:
     _run_checks("retriever", cls, params)
+
+
+def check_reranker(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    _run_checks("reranker", cls, params)
 
 
 def check_reader(cls: type, params: Mapping[str, Any] | None = None) -> None:

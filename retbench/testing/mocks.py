@@ -1,11 +1,11 @@
-"""Mock components for tests: a tiny dataset, oracle / reverse / counting retrievers, an echo
-reader. ``MockPlugin`` registers them all; register it on a fresh plugin manager."""
+"""Mock components for tests: a tiny dataset, oracle / reverse / counting retrievers, a
+word-overlap reranker, an echo reader. ``MockPlugin`` registers them all; register it on a fresh plugin manager."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -109,6 +109,27 @@ class ReverseRetriever(Component):
         return {q: {d: float(-i) for i, d in enumerate(self.ids_[:k])} for q in queries}
 
 
+class OverlapReranker(Component):
+    """Scores each candidate by the words it shares with the query (title and text), ties by
+    the retriever's order; counts the pairs it scored (class-wide), so tests can prove caching."""
+
+    name = "overlap"
+    version = "1"
+    pairs: ClassVar[Counter] = Counter()
+
+    def __init__(self) -> None:
+        pass
+
+    def rerank(self, queries: Queries, candidates: Mapping[str, Sequence[Passage]]) -> Run:
+        out: Run = {}
+        for qid, passages in candidates.items():
+            words = set(queries[qid].lower().split())
+            OverlapReranker.pairs["scored"] += len(passages)
+            out[qid] = {p.id: len(words & set(p.contents(" ").lower().split())) - i / (len(passages) + 1)
+                        for i, p in enumerate(passages)}
+        return out
+
+
 class CountingRetriever(Component):
     """Word-overlap ranking that counts its calls (class-wide), so tests can prove caching.
 
@@ -186,6 +207,10 @@ class MockPlugin:
         register(OracleRetriever)
         register(ReverseRetriever)
         register(CountingRetriever)
+
+    @hookimpl
+    def retbench_register_rerankers(self, register: Register) -> None:
+        register(OverlapReranker)
 
     @hookimpl
     def retbench_register_readers(self, register: Register) -> None:

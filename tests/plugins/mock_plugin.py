@@ -19,6 +19,11 @@ def retbench_register_readers(register):
     _mocks.retbench_register_readers(register)
 
 
+@hookimpl
+def retbench_register_rerankers(register):
+    _mocks.retbench_register_rerankers(register)
+
+
 class SlowFlakyRetriever(CountingRetriever):
     """For process-level tests: logs each index/search call to $RETBENCH_TEST_CALLS, sleeps
     while indexing, and dies like a killed process (os._exit) the first time it sees the
