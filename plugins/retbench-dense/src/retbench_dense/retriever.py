@@ -1,7 +1,7 @@
 """Dense retrievers: one component, three method presets (DPR, ANCE, DRAMA).
 
 Parameters left at ``auto`` are settled by the method and the model: the hub checkpoints when
-the hub can be reached, else an offline package (DESIGN.md section 7); pooling and
+the hub can be reached, else an offline package (docs/architecture.md section 7); pooling and
 normalisation from the model's sentence-transformers configuration when it has one, else the
 method's. What ``auto`` settled on, with the weights' revision, is the ``fingerprint`` that
 enters every cache key.
