@@ -31,7 +31,7 @@ import torch
 
 from retbench.cache import default_home
 from retbench.datasets.multihop import TwoWikiMultihopQA
-from retbench.pipeline import load_split
+from retbench.engine import load_split
 from retbench_bm25.retriever import BM25
 from retbench_parametric.dyprag import DyPragInjector, retrieved_passages
 from retbench_parametric.readers import DyPragReader, PragReader

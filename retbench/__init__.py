@@ -48,7 +48,7 @@ from retbench.models import (  # noqa: E402
     resolve_or_default,
     torch_device,
 )
-from retbench.pipeline import evaluate  # noqa: E402
+from retbench.engine import evaluate  # noqa: E402
 from retbench.plugins import get_plugin_manager  # noqa: E402
 from retbench.progress import note, track  # noqa: E402
 from retbench.record import run_record_path  # noqa: E402

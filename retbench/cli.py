@@ -91,7 +91,7 @@ def cli(ctx: click.Context, plugins_dir: str | None, block_plugin: tuple[str, ..
 
 
 def _evaluate_all(state: State, configs: list[Any], params: dict[str, Any]) -> None:
-    from retbench.pipeline import evaluate
+    from retbench.engine import evaluate
 
     cache = state.cache(params["overwrite"])
     state.registries()
@@ -137,7 +137,7 @@ def grid(state: State, **params: Any) -> None:
 def train(state: State, **params: Any) -> None:
     """Train the retriever and/or reader (--fit-split, default train) and cache the models."""
     from retbench.config import RunConfig
-    from retbench.pipeline import train_only
+    from retbench.engine import train_only
 
     values = config_values(params)
     values.setdefault("fit_split", "train")
@@ -254,7 +254,7 @@ def datasets_list(state: State, as_json: bool) -> None:
 @click.pass_obj
 def datasets_prepare(state: State, name: str, split: str, data_dir: str | None) -> None:
     """Read and prepare a dataset split into the cache (corpus as Arrow)."""
-    from retbench.pipeline import prepare_dataset
+    from retbench.engine import prepare_dataset
 
     split_data = prepare_dataset(name, split=split, data_dir=data_dir, pm=state.pm, cache=state.cache())
     click.echo(f"{split_data.name}/{split_data.split}: {len(split_data.corpus)} documents, {len(split_data.queries)} "

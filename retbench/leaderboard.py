@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from retbench.engine.names import AUGMENT, FIT, FIT_STAGES, INDEX
 from retbench.errors import ConfigError
 from retbench.types import RunRecord
 
@@ -66,11 +67,11 @@ def _component_name(record: RunRecord, role: str) -> str | None:
     """The component a row used in ``role``, defaults included where they matter to a reader
     of the table (the reader's generator, a trained retriever's negatives)."""
     if role == "negatives":
-        if "fit" not in record.training:
+        if FIT not in record.training:
             return None
         return (record.components.get(role) or {}).get("name") or "in-batch only"
-    if role == "augment" and "augment" in record.training:
-        return record.training["augment"]["recipe"]
+    if role == "augment" and AUGMENT in record.training:
+        return record.training[AUGMENT]["recipe"]
     name = record.config.get(role)
     if role in ("generator", "injector") and not name:  # the reader's default generator / injector
         name = (record.components.get(role) or {}).get("name")
@@ -89,9 +90,9 @@ def _label(record: RunRecord, shown: Any) -> str:
     parts = []
     if record.config.get("retriever"):
         text = part("retriever")
-        if "fit" in record.training:
+        if FIT in record.training:
             data = record.config["fit_split"]
-            if "augment" in record.training:
+            if AUGMENT in record.training:
                 ratio = record.config.get("augment_ratio")
                 data += f" + {part('augment')}" + (f" x{ratio:g}" if ratio else "")
             text += f" [trained: {data}, {part('negatives')} negatives]"
@@ -105,7 +106,7 @@ def _label(record: RunRecord, shown: Any) -> str:
             text += "/" + part("injector")
         elif implied:  # arguments of the injector the reader implies (--reader dyprag --injector-arg ...)
             text += f" ({_args_text(implied)})"
-        if {"fit-reader", "fit-injector"} & set(record.training):
+        if (set(FIT_STAGES) - {FIT}) & set(record.training):
             text += f" [trained: {record.config['fit_split']}]"
         parts.append(text)
     if _component_name(record, "generator"):
@@ -177,15 +178,15 @@ def cost_value(record: RunRecord, key: str) -> float | None:
     """A cost column's raw value (seconds, bytes, ...), None where the run did not measure it."""
     stages = record.cost.get("stage_seconds", {})
     if key == "index_seconds":
-        return stages.get("index")
+        return stages.get(INDEX)
     if key == "augment_seconds":  # synthetic data: the augment stage and LLM-written negatives
-        written = [entry.get("generation_seconds") for entry in record.training.get("fit", {}).get("negatives_log", [])
+        written = [entry.get("generation_seconds") for entry in record.training.get(FIT, {}).get("negatives_log", [])
                    if isinstance(entry, dict)]
-        parts = [seconds for seconds in [stages.get("augment"), *written] if seconds is not None]
+        parts = [seconds for seconds in [stages.get(AUGMENT), *written] if seconds is not None]
         return sum(parts) if parts else None
     if key == "train_seconds":  # a fit report's own train_seconds counts work reused from elsewhere
         fits = [record.training.get(name, {}).get("train_seconds", stages.get(name))
-                for name in ("fit", "fit-reader", "fit-injector")]
+                for name in FIT_STAGES]
         fits = [seconds for seconds in fits if seconds is not None]
         return sum(fits) if fits else None
     return record.cost.get(key)

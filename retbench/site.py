@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from retbench.cache import atomic_write_text
+from retbench.engine.names import FIT_STAGES
 from retbench.errors import ConfigError
 from retbench.leaderboard import PER_TYPE, SHARED_NOTE, Board, Column, Table, cost_value, system_label
 from retbench.types import RunRecord
 
 POLICY = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
-TRAINING_ROLES = {"fit": "retriever", "fit-reader": "reader", "fit-injector": "injector"}
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1400px; padding: 0 1.5rem 3rem;
        color: #1b1b1b; }
@@ -101,7 +101,7 @@ def pareto_front(points: list[tuple[int, float, float]]) -> list[int]:
 
 def _trained(record: RunRecord) -> bool:
     stages = set(record.training) | set(record.cost.get("stage_seconds", {}))
-    return any(stage in TRAINING_ROLES for stage in stages)
+    return any(stage in FIT_STAGES for stage in stages)
 
 
 def _storage_mb(record: RunRecord) -> float | None:
@@ -215,7 +215,7 @@ def training_figures(board: Board) -> list[tuple[str, list[tuple[str, list[Any]]
         names = list(dict.fromkeys(name for found in by_row.values() for name in found))
         panels = [(name, [Series(rows, _series_label(board, rows), by_row[rows[0]][name])
                           for rows, _ in groups if name in by_row[rows[0]]]) for name in names]
-        role = TRAINING_ROLES.get(stage)
+        role = FIT_STAGES.get(stage)
         components = sorted({(board.records[row].components.get(role) or {}).get("name", "?")
                              for row in by_row}) if role else []
         title = f"{stage}: {', '.join(components)} ({role} training)" if role else stage

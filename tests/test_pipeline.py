@@ -276,7 +276,7 @@ def test_fit_report_default_negatives_and_fingerprint_reach_the_record(retbench_
 
 
 def test_a_split_slice_gives_disjoint_training_and_evaluation_questions(retbench_cache):
-    from retbench.pipeline import load_split
+    from retbench.engine import load_split
     from retbench.testing import MockDataset
 
     dataset = MockDataset()

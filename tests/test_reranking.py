@@ -115,6 +115,7 @@ def test_the_cli_runs_a_reranker_and_rejects_an_unknown_one(invoke):
     assert result.exit_code == 0, result.output
     assert '"reranker": "overlap"' in result.output
     result = invoke("run", "--dataset", "mock", "--retriever", "reverse", "--reranker", "nope")
-    assert result.exit_code != 0 and "unknown reranker 'nope' (available: overlap)" in str(result.exception)
+    assert result.exit_code != 0 and "unknown reranker 'nope' (available: " in str(result.exception)
+    assert "overlap" in str(result.exception)
     result = invoke("run", "--dataset", "mock", "--retriever", "reverse", "--reranker-arg", "x=1")
     assert result.exit_code != 0 and "no --reranker" in str(result.exception)
