@@ -20,7 +20,7 @@ from retbench_bm25.retriever import BM25
 from rich.console import Console
 from rich.table import Table
 
-from retbench.datasets.beir import load_beir_split
+from retbench.data.datasets.beir import load_beir_split
 from retbench.metrics.retrieval import score_run
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"

@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.table import Table
 from sentence_transformers import SentenceTransformer
 
-from retbench.datasets.beir import load_beir_split
+from retbench.data.datasets.beir import load_beir_split
 from retbench.metrics.retrieval import score_run
-from retbench.models import resolve_model
-from retbench.types import Corpus
+from retbench.model_specs import resolve_model
+from retbench.data.types import Corpus
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 MTEB_PUBLISHED = 0.645

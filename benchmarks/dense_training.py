@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from retbench import RunConfig, evaluate
-from retbench.leaderboard import paired_randomization_p
+from retbench.reporting.leaderboard import paired_randomization_p
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 MINILM = {"model": "offline:all-minilm-l6-v2", "pooling": "mean", "passage_max_length": 128}

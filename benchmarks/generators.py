@@ -34,8 +34,8 @@ from retbench_readers.prompts import build_prompt
 from rich.console import Console
 from rich.table import Table
 
-from retbench.cache import Cache
-from retbench.datasets.sample import SampleDataset
+from retbench.engine.cache import Cache
+from retbench.data.datasets.sample import SampleDataset
 
 MAX_NEW_TOKENS = 32
 MODEL = "offline:smollm2-135m-instruct"

@@ -24,7 +24,7 @@ from retbench_readers.prompts import build_prompt
 from rich.console import Console
 from rich.table import Table
 
-from retbench.datasets.sample import SampleDataset
+from retbench.data.datasets.sample import SampleDataset
 
 MAX_NEW_TOKENS = 32
 

@@ -25,7 +25,7 @@ from rich.table import Table
 from transformers import AutoModelForCausalLM
 
 from retbench import LoraWeights
-from retbench.models import resolve_model
+from retbench.model_specs import resolve_model
 from retbench_parametric.translator import target_modules
 from retbench_readers.lora_merge import merged_lora
 

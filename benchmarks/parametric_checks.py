@@ -29,9 +29,9 @@ from pathlib import Path
 
 import torch
 
-from retbench.cache import default_home
-from retbench.datasets.multihop import TwoWikiMultihopQA
-from retbench.engine import load_split
+from retbench.engine.cache import default_home
+from retbench.data.datasets.multihop import TwoWikiMultihopQA
+from retbench.engine.state import load_split
 from retbench_bm25.retriever import BM25
 from retbench_parametric.dyprag import DyPragInjector, retrieved_passages
 from retbench_parametric.readers import DyPragReader, PragReader

@@ -25,7 +25,7 @@ from rich.table import Table
 PREPARE = """
 import json, resource, sys, time
 from pathlib import Path
-from retbench.datasets.dpr import load_wikipedia
+from retbench.data.datasets.dpr import load_wikipedia
 start = time.perf_counter()
 corpus = load_wikipedia(Path(sys.argv[1]), workdir=Path(sys.argv[2]))
 print(json.dumps({"seconds": time.perf_counter() - start, "rows": len(corpus),

@@ -32,8 +32,8 @@ import sys
 from pathlib import Path
 
 from retbench import run_record_path
-from retbench.leaderboard import paired_randomization_p
-from retbench.record import load_record
+from retbench.reporting.leaderboard import paired_randomization_p
+from retbench.reporting.records import load_record
 
 fixed, trained = (load_record(run_record_path(i)) for i in sys.argv[1:3])
 for metric in ("EM", "F1", "Top-1", "Top-5"):

@@ -23,7 +23,7 @@ from retbench_rerank.cross_encoder import CrossEncoderReranker
 from rich.console import Console
 from rich.table import Table
 
-from retbench.datasets.beir import load_beir_split
+from retbench.data.datasets.beir import load_beir_split
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from retbench import component_factory
-from retbench.datasets.beir import load_beir_split
+from retbench.data.datasets.beir import load_beir_split
 
 
 def median_seconds(job, repeats: int) -> tuple[float, object]:

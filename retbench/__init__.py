@@ -33,14 +33,14 @@ import pluggy
 hookimpl = pluggy.HookimplMarker("retbench")
 
 from retbench.attribution import attributed  # noqa: E402
-from retbench.cache import atomic_write_bytes, atomic_write_json, canonical_json, default_home, stage_key  # noqa: E402
-from retbench.capabilities import LOGLIKELIHOOD, LORA, PREFIX  # noqa: E402
+from retbench.engine.cache import atomic_write_bytes, atomic_write_json, canonical_json, default_home, stage_key  # noqa: E402
+from retbench.engine.capabilities import LOGLIKELIHOOD, LORA, PREFIX  # noqa: E402
 from retbench.component import Component, component_identity, constructor_parameters, params_of  # noqa: E402
-from retbench.config import RunConfig  # noqa: E402
+from retbench.engine.config import RunConfig  # noqa: E402
 from retbench.errors import ConfigError, DataFormatError, RetbenchError  # noqa: E402
-from retbench.factory import ComponentFactory, component_factory  # noqa: E402
-from retbench.hookspecs import Register  # noqa: E402
-from retbench.models import (  # noqa: E402
+from retbench.host.factory import ComponentFactory, component_factory  # noqa: E402
+from retbench.host.hookspecs import Register  # noqa: E402
+from retbench.model_specs import (  # noqa: E402
     ModelRef,
     default_model,
     network_available,
@@ -48,12 +48,12 @@ from retbench.models import (  # noqa: E402
     resolve_or_default,
     torch_device,
 )
-from retbench.engine import evaluate  # noqa: E402
-from retbench.plugins import get_plugin_manager  # noqa: E402
+from retbench.engine.evaluate import evaluate  # noqa: E402
+from retbench.host.manager import get_plugin_manager  # noqa: E402
 from retbench.progress import note, track  # noqa: E402
-from retbench.record import run_record_path  # noqa: E402
-from retbench.results import checked_negatives  # noqa: E402
-from retbench.types import (  # noqa: E402
+from retbench.reporting.records import run_record_path  # noqa: E402
+from retbench.engine.accepted import checked_negatives  # noqa: E402
+from retbench.data.types import (  # noqa: E402
     Answer,
     Corpus,
     DatasetSplit,

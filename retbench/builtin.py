@@ -7,13 +7,13 @@ plugins; heavy work happens only when a component is used.
 from __future__ import annotations
 
 from retbench import hookimpl
-from retbench.datasets.beir import BeirFolder, named_beir_datasets
-from retbench.datasets.dpr import CuratedTrec, NaturalQuestions, TriviaQA
-from retbench.datasets.miracl import Miracl
-from retbench.datasets.multihop import HotpotQA, TwoWikiMultihopQA
-from retbench.datasets.sample import SampleDataset
-from retbench.hookspecs import Register
-from retbench.injection import InContext
+from retbench.data.datasets.beir import BeirFolder, named_beir_datasets
+from retbench.data.datasets.dpr import CuratedTrec, NaturalQuestions, TriviaQA
+from retbench.data.datasets.miracl import Miracl
+from retbench.data.datasets.multihop import HotpotQA, TwoWikiMultihopQA
+from retbench.data.datasets.sample import SampleDataset
+from retbench.host.hookspecs import Register
+from retbench.in_context import InContext
 from retbench.metrics.answer import F1, ExactMatch
 from retbench.metrics.qa import TopKAccuracy
 from retbench.metrics.utility import RetrievalUtility

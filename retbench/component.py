@@ -128,7 +128,7 @@ def build(cls: type, params: Mapping[str, Any], *, kind: str) -> Any:
             f"{kind} '{cls.name}' has no parameter {', '.join(repr(u) for u in unknown)} "
             f"(parameters: {', '.join(accepted) or 'none'})"
         )
-    from retbench.typecheck import check_params
+    from retbench.engine.typecheck import check_params
 
     check_params(cls, dict(params), kind=kind)
     try:

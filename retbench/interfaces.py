@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from retbench.types import (
+from retbench.data.types import (
     Answer,
     Corpus,
     DatasetSplit,

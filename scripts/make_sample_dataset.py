@@ -1,4 +1,4 @@
-"""Write the embedded sample dataset (a fictional atlas) into retbench/datasets/sample_data.
+"""Write the embedded sample dataset (a fictional atlas) into retbench/data/datasets/sample_data.
 
 Deterministic: the same seed writes the same bytes (a test checks it). Run
 ``python scripts/make_sample_dataset.py [OUT]`` after changing it, and commit the output. Everything in it is invented.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 SEED = 2026
 TOWNS = 60
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "retbench" / "datasets" / "sample_data"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "retbench" / "data" / "datasets" / "sample_data"
 
 ONSETS = ["b", "br", "c", "d", "dr", "f", "g", "gr", "h", "k", "l", "m", "n", "p", "r", "s",
           "st", "t", "th", "v", "w", "z"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from retbench.datasets.beir import BeirFolder
+from retbench.data.datasets.beir import BeirFolder
 from retbench.errors import ConfigError, DataFormatError
 
 

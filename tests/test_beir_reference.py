@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from retbench.datasets.beir import BeirFolder
+from retbench.data.datasets.beir import BeirFolder
 
 SHARED = Path(os.environ.get("RETBENCH_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 

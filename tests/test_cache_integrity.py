@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from retbench.attribution import RetbenchWarning
-from retbench.cache import Cache, Overwrite
+from retbench.engine.cache import Cache, Overwrite
 from retbench.errors import NotCachedError
-from retbench.integrity import remove_leftovers
+from retbench.engine.integrity import remove_leftovers
 
 MOCK_PLUGINS = Path(__file__).parent / "plugins"
 
@@ -219,7 +219,7 @@ def test_a_full_disk_names_the_stage_and_the_file(retbench_cache, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("retbench.cache.os.replace", full)
+    monkeypatch.setattr("retbench.engine.cache.os.replace", full)
     with pytest.raises(RetbenchError, match=r"^stage 'index': disk full or over quota writing "
                                             r"\S*/index/[0-9a-f]{64}/manifest.json \(No space left on device\)"):
         _run(retbench_cache)

@@ -7,14 +7,14 @@ from typing import Any, ClassVar
 import pytest
 
 from retbench import RunConfig, evaluate, hookimpl
-from retbench.capabilities import LORA, capabilities_of, check_generator
+from retbench.engine.capabilities import LORA, capabilities_of, check_generator
 from retbench.cli import main
 from retbench.component import Component
 from retbench.errors import ConfigError
-from retbench.registry import collect_registries
-from retbench.resolve import resolve
+from retbench.host.registry import collect_registries
+from retbench.engine.resolve import resolve
 from retbench.testing import make_plugin_manager
-from retbench.types import Answer
+from retbench.data.types import Answer
 
 
 class Plain(Component):
@@ -131,10 +131,10 @@ def test_capabilities_of_undeclared_generator_is_empty_and_components_without_ne
 
 
 def test_cli_takes_augment_generator_and_its_args(monkeypatch):
-    import retbench.cli
+    import retbench.cli.commands
 
     seen = {}
-    monkeypatch.setattr(retbench.cli, "_evaluate_all", lambda state, configs, params: seen.update(c=configs[0]))
+    monkeypatch.setattr(retbench.cli.commands, "_evaluate_all", lambda state, configs, params: seen.update(c=configs[0]))
     main(["run", "--dataset", "mock", "--reader", "parametric", "--augment-generator", "plain",
           "--augment-generator-arg", "tag=x"])
     config = seen["c"]

@@ -72,7 +72,7 @@ def test_a_retriever_returning_nothing_fails_its_check():
 
 
 def _registered(kind: str, names: tuple[str, ...]) -> list[type]:
-    from retbench.registry import collect_registries
+    from retbench.host.registry import collect_registries
     from retbench.testing import make_plugin_manager
 
     registries = collect_registries(make_plugin_manager())
@@ -85,7 +85,7 @@ def test_core_injectors_and_metrics_fulfil_their_contracts(component, check):
 
 
 def test_every_component_kind_has_contract_checks():
-    from retbench.registry import KINDS
+    from retbench.host.registry import KINDS
     from retbench.testing.checks import CHECKS
 
     assert {k.rstrip("s") for k in KINDS} == set(CHECKS)

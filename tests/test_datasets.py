@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from retbench import RunConfig, evaluate
-from retbench.datasets.beir import BeirFolder
-from retbench.datasets.dpr import (
+from retbench.data.datasets.beir import BeirFolder
+from retbench.data.datasets.dpr import (
     NaturalQuestions,
     TriviaQA,
     load_qa_csv,
     load_wikipedia,
 )
-from retbench.datasets.miracl import Miracl
-from retbench.datasets.multihop import HotpotQA, TwoWikiMultihopQA
+from retbench.data.datasets.miracl import Miracl
+from retbench.data.datasets.multihop import HotpotQA, TwoWikiMultihopQA
 from retbench.errors import ConfigError, DataFormatError
 from retbench.testing import make_plugin_manager
 
@@ -225,7 +225,7 @@ def test_dpr_retriever_json_becomes_a_training_split(tmp_path):
 
 
 def test_cqadupstack_forum_reads_from_data_dir(beir_folder, tmp_path):
-    from retbench.datasets.beir import CqaDupStack
+    from retbench.data.datasets.beir import CqaDupStack
 
     forum = beir_folder()
     root = tmp_path / "root" / "cqadupstack"

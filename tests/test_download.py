@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from retbench.download import DownloadError, Source, UnsafeArchiveError, extract, fetch
+from retbench.data.download import DownloadError, Source, UnsafeArchiveError, extract, fetch
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
@@ -131,7 +131,7 @@ def test_a_beir_dataset_downloads_extracts_and_loads_by_name(server, tmp_path, m
     from click.testing import CliRunner
 
     from retbench.cli import cli
-    from retbench.datasets import catalog
+    from retbench.data.datasets import catalog
 
     _, folder, url = server
     corpus = "\n".join(json.dumps({"_id": f"d{i}", "title": "", "text": f"doc {i}"}) for i in range(3))
@@ -162,7 +162,7 @@ def test_without_a_published_checksum_the_first_download_is_pinned(server, tmp_p
 
 
 def test_dpr_questions_are_downloaded_into_the_cache(server, tmp_path, monkeypatch):
-    from retbench.datasets import dpr
+    from retbench.data.datasets import dpr
 
     _, folder, url = server
     (folder / "nq-test.qa.csv").write_text("who wrote hamlet\t['Shakespeare']\n", encoding="utf-8")
@@ -173,7 +173,7 @@ def test_dpr_questions_are_downloaded_into_the_cache(server, tmp_path, monkeypat
 
 
 def test_miracl_topics_judgments_and_corpus_shards_download(server, tmp_path, monkeypatch):
-    from retbench.datasets import miracl
+    from retbench.data.datasets import miracl
 
     _, folder, url = server
     for kind, text in (("topics", "1\tSwali la kwanza?\n"), ("qrels", "1\tQ0\t7#0\t1\n")):

@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 import retbench
-from retbench import RunConfig, evaluate, hookspecs
+from retbench import RunConfig, evaluate
+from retbench.host import hookspecs
 from retbench.cli import cli
-from retbench.registry import collect_registries
+from retbench.host.registry import collect_registries
 from retbench.testing import make_plugin_manager
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"

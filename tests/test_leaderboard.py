@@ -5,7 +5,7 @@ import json
 import pytest
 
 from retbench import RunConfig, evaluate
-from retbench.leaderboard import Expectations, build_all, paired_randomization_p
+from retbench.reporting.leaderboard import Expectations, build_all, paired_randomization_p
 from retbench.testing import make_plugin_manager
 
 
@@ -51,7 +51,7 @@ def test_build_writes_sorted_tables_with_directions_and_commands(invoke, records
 
 
 def test_build_is_deterministic(records_dir):
-    from retbench.record import load_records
+    from retbench.reporting.records import load_records
 
     records = load_records(records_dir)
     assert build_all(records) == build_all(list(reversed(records)))
@@ -80,7 +80,7 @@ def test_check_detects_stale_tables_and_moved_pins(invoke, records_dir, tmp_path
 
 
 def test_significance_marker_against_the_baseline(retbench_cache, tmp_path):
-    from retbench.record import load_records
+    from retbench.reporting.records import load_records
 
     folder = tmp_path / "sample-records"
     pm = make_plugin_manager()
@@ -119,7 +119,7 @@ def test_committed_leaderboards_are_current_and_pins_hold(invoke):
 
 
 def test_a_pin_with_an_empty_option_matches_only_records_without_it(retbench_cache):
-    from retbench.leaderboard import Pin, system_label
+    from retbench.reporting.leaderboard import Pin, system_label
 
     pm = make_plugin_manager()
     plain = evaluate(RunConfig(dataset="mock", retriever="counting"), pm=pm, cache=retbench_cache)
@@ -130,7 +130,7 @@ def test_a_pin_with_an_empty_option_matches_only_records_without_it(retbench_cac
 
 
 def test_augment_seconds_count_llm_written_negatives(retbench_cache):
-    from retbench.leaderboard import build_table
+    from retbench.reporting.leaderboard import build_table
 
     trained = evaluate(RunConfig(dataset="mock", retriever="counting", fit_split="train"), pm=make_plugin_manager(),
                        cache=retbench_cache)
@@ -157,7 +157,7 @@ def qa_records(retbench_cache, tmp_path):
 def test_a_qa_table_leads_with_answers_and_breaks_types_out(invoke, qa_records, tmp_path):
     """EM/F1 (the registry's answer metrics) first, then retrieval, then cost; per-type
     breakdowns in their own tables; no table wider than 15 columns."""
-    from retbench.leaderboard import MAX_COLUMNS
+    from retbench.reporting.leaderboard import MAX_COLUMNS
 
     result = invoke("leaderboard", "build", "--records", str(qa_records), "--out", str(tmp_path / "boards"),
                     "--expected", str(tmp_path / "none.toml"))
@@ -176,8 +176,8 @@ def test_a_qa_table_leads_with_answers_and_breaks_types_out(invoke, qa_records, 
 
 
 def test_the_primary_metric_comes_from_expected_toml(qa_records, tmp_path):
-    from retbench.leaderboard import load_expectations
-    from retbench.record import load_records
+    from retbench.reporting.leaderboard import load_expectations
+    from retbench.reporting.records import load_records
 
     expected = tmp_path / "expected.toml"
     expected.write_text('[primary]\nsample = "F1"\n')
@@ -189,7 +189,7 @@ def test_the_primary_metric_comes_from_expected_toml(qa_records, tmp_path):
 
 
 def test_labels_show_only_the_arguments_that_tell_rows_apart(retbench_cache):
-    from retbench.leaderboard import build_board, system_label
+    from retbench.reporting.leaderboard import build_board, system_label
 
     pm = make_plugin_manager()
     records = [evaluate(RunConfig(dataset="sample", retriever="counting", retriever_args=args, reader="echo",
@@ -206,7 +206,7 @@ def test_labels_show_only_the_arguments_that_tell_rows_apart(retbench_cache):
 
 
 def test_wide_retrieval_tables_split_their_metrics(retbench_cache):
-    from retbench.leaderboard import MAX_COLUMNS, build_table
+    from retbench.reporting.leaderboard import MAX_COLUMNS, build_table
 
     names = [f"{m}@{k}" for m in ("nDCG", "R", "P") for k in (1, 3, 5, 10, 20, 100)]
     record = evaluate(RunConfig(dataset="mock", retriever="counting", metrics=names), pm=make_plugin_manager(),
@@ -219,7 +219,7 @@ def test_wide_retrieval_tables_split_their_metrics(retbench_cache):
 
 
 def test_answer_metrics_can_be_pinned(invoke, qa_records, tmp_path):
-    from retbench.record import load_records
+    from retbench.reporting.records import load_records
 
     record = next(r for r in load_records(qa_records) if r.config.get("reader") and r.config["retriever"] == "reverse")
     expected = tmp_path / "expected.toml"
@@ -252,7 +252,7 @@ class _FirstPassages:
 def test_labels_show_the_arguments_of_an_injector_the_reader_implies(retbench_cache):
     from retbench import hookimpl
     from retbench.component import Component
-    from retbench.leaderboard import build_board
+    from retbench.reporting.leaderboard import build_board
     from retbench.testing.mocks import EchoReader
 
     class Injector(_FirstPassages, Component):

@@ -80,7 +80,7 @@ def site(tmp_path_factory):
     """The site of real runs on the sample dataset (answers and question types): retrieval
     alone, in-context readers with and without a retriever, a trained retriever whose report
     carries a loss curve (as DPR's does) and a translator-style ``curves`` mapping."""
-    from retbench.cache import Cache
+    from retbench.engine.cache import Cache
 
     root = tmp_path_factory.mktemp("site")
     folder = root / "records"
@@ -115,14 +115,14 @@ def test_pages_are_self_contained(site):
 
 
 def test_pareto_front_keeps_the_rows_nothing_beats():
-    from retbench.site import pareto_front
+    from retbench.reporting.site import pareto_front
 
     points = [(0, 1.0, 0.5), (1, 2.0, 0.4), (2, 3.0, 0.7), (3, 0.5, 0.2), (4, 3.0, 0.6), (5, 5.0, 0.7)]
     assert pareto_front(points) == [3, 0, 2]
 
 
 def test_training_curves_are_found_by_convention():
-    from retbench.site import training_curves
+    from retbench.reporting.site import training_curves
 
     report = {"loss_curve": [3, 2.5], "steps": 2, "targets": ["a", "b"], "negatives_log": [{"step": 0}],
               "curves": {"lm": [1.0, 0.5], "kl": [0.1, 0.2]}, "ranks": [1, 2], "flags": [True, False]}

@@ -61,7 +61,7 @@ def test_a_descriptive_source_is_not_download_on_use(tmp_path, monkeypatch):
 def test_a_plugin_under_test_registers_on_the_retbench_pm_fixture(retbench_pm):
     """The README's recipe for plugin authors."""
     import retbench
-    from retbench.registry import collect_registries
+    from retbench.host.registry import collect_registries
     from retbench.testing import ReverseRetriever
 
     class Mine(ReverseRetriever):

@@ -7,7 +7,7 @@ import pytest
 from retbench.errors import ConfigError
 from retbench.metrics.answer import exact_match, normalize_answer, token_f1
 from retbench.metrics.retrieval import remove_self_hits, score_run
-from retbench.types import EvalRules
+from retbench.data.types import EvalRules
 
 QRELS = {"q1": {"a": 1, "b": 0}, "q2": {"c": 2, "d": 1}, "q3": {"e": 0}}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from retbench.errors import ConfigError
-from retbench.models import OFFLINE_PACKAGES, default_model, folder_digest, network_available, resolve_model
+from retbench.model_specs import OFFLINE_PACKAGES, default_model, folder_digest, network_available, resolve_model
 
 
 def test_a_local_folder_resolves_to_its_content_hash(tmp_path):

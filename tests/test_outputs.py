@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from retbench import RunConfig, evaluate
 from retbench.component import Component
-from retbench.outputs import REDACTED, is_secret, redact, redact_command
+from retbench.reporting.redaction import REDACTED, is_secret, redact, redact_command
 from retbench.testing import OracleRetriever, make_plugin_manager
 import retbench
 

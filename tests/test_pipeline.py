@@ -7,7 +7,7 @@ import pytest
 import retbench
 from retbench import RunConfig, evaluate
 from retbench.attribution import ComponentError
-from retbench.cache import Cache, Overwrite
+from retbench.engine.cache import Cache, Overwrite
 from retbench.errors import ConfigError, NotCachedError
 from retbench.component import Component
 from retbench.testing import CountingRetriever, make_plugin_manager
@@ -276,7 +276,7 @@ def test_fit_report_default_negatives_and_fingerprint_reach_the_record(retbench_
 
 
 def test_a_split_slice_gives_disjoint_training_and_evaluation_questions(retbench_cache):
-    from retbench.engine import load_split
+    from retbench.engine.state import load_split
     from retbench.testing import MockDataset
 
     dataset = MockDataset()

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 import retbench
 from retbench.cli import cli
-from retbench.listing import plugin_rows
-from retbench.registry import collect_registries
+from retbench.host.listing import plugin_rows
+from retbench.host.registry import collect_registries
 from retbench.testing import OracleRetriever, make_plugin_manager
 
 CLASH = '''

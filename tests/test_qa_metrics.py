@@ -6,7 +6,7 @@ import pytest
 
 from retbench.metrics.answer import exact_match, token_f1
 from retbench.metrics.qa import TopKAccuracy, dpr_tokens, has_answer
-from retbench.types import Corpus, DatasetSplit, EvalRules, Passage
+from retbench.data.types import Corpus, DatasetSplit, EvalRules, Passage
 
 
 def test_dpr_tokens_split_words_and_single_symbols():

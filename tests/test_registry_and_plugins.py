@@ -4,8 +4,8 @@ import pytest
 
 import retbench
 from retbench.errors import RetbenchError, UnknownComponentError
-from retbench.plugins import get_plugin_manager
-from retbench.registry import DuplicateNameError, Registry, collect_registries
+from retbench.host.manager import get_plugin_manager
+from retbench.host.registry import DuplicateNameError, Registry, collect_registries
 from retbench.testing import make_plugin_manager
 
 

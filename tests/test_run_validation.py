@@ -43,7 +43,7 @@ def test_a_mistyped_parameter_names_component_and_parameter(invoke, tmp_path):
 
 def test_typecheck_follows_the_annotations():
     from retbench.errors import ConfigError
-    from retbench.typecheck import check_params
+    from retbench.engine.typecheck import check_params
 
     class Thing:
         name = "thing"

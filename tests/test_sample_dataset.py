@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from retbench.datasets.sample import SampleDataset
+from retbench.data.datasets.sample import SampleDataset
 from retbench.testing import check_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

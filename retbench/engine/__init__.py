@@ -1,7 +1,4 @@
 """The run engine: a run is the table of stages in :mod:`retbench.engine.stages`, walked by
-:class:`retbench.engine.state.RunState`; :func:`evaluate` turns it into a RunRecord."""
-
-from retbench.engine.evaluate import evaluate, prepare_dataset, train_only
-from retbench.engine.state import load_split
-
-__all__ = ["evaluate", "load_split", "prepare_dataset", "train_only"]
+:class:`retbench.engine.state.RunState`; :func:`retbench.engine.evaluate.evaluate` turns it into a
+RunRecord. Beside it: the run's configuration, component resolution, the cache, what the engine
+accepts from components, cost measurements."""

@@ -10,22 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from retbench.attribution import notify
-from retbench.cache import Cache, stage_key
-from retbench.config import RunConfig
-from retbench.default_fit import with_default_fit_split
+from retbench.engine.cache import Cache, stage_key
+from retbench.engine.config import RunConfig
+from retbench.engine.default_fit import with_default_fit_split
 from retbench.engine.names import ANSWER, FIT_INJECTOR, FIT_STAGES, INDEX, RERANK, SEARCH, TRAINING_STAGES
 from retbench.engine.stages import STAGES
 from retbench.engine.state import RunState
 from retbench.errors import ConfigError
-from retbench.metrics.cost import peak_rss_mb
+from retbench.engine.measure import peak_rss_mb
 from retbench.metrics.retrieval import evaluated_queries
-from retbench.outputs import redact, redact_command, secrets_of
-from retbench.plugins import RetbenchPluginManager, get_plugin_manager
-from retbench.record import describe_environment, save_record, save_run_record
-from retbench.registry import collect_registries
-from retbench.resolve import make_dataset, resolve
-from retbench.scoring import check_metric_names, metric_names, score
-from retbench.types import Answer, DatasetSplit, Run, RunRecord
+from retbench.reporting.redaction import redact, redact_command, secrets_of
+from retbench.host.manager import RetbenchPluginManager, get_plugin_manager
+from retbench.reporting.records import describe_environment, save_record, save_run_record
+from retbench.host.registry import collect_registries
+from retbench.engine.resolve import make_dataset, resolve
+from retbench.metrics.scoring import check_metric_names, metric_names, score
+from retbench.data.types import Answer, DatasetSplit, Run, RunRecord
 
 
 def evaluate(

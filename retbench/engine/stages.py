@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retbench.attribution import attributed
-from retbench.augment import mix
-from retbench.cache import Stage, atomic_write_json, directory_bytes
-from retbench.capabilities import hand_generation_cache, wants_augment_generator
+from retbench.engine.training_data import mix
+from retbench.engine.cache import Stage, atomic_write_json, directory_bytes
+from retbench.engine.capabilities import hand_generation_cache, wants_augment_generator
 from retbench.engine.names import ANSWER, AUGMENT, FIT, FIT_INJECTOR, FIT_READER, INDEX, RERANK, SEARCH
 from retbench.errors import ConfigError
-from retbench.metrics.cost import injection_cost_summary
+from retbench.engine.measure import injection_cost_summary
 from retbench.metrics.retrieval import remove_self_hits
-from retbench.results import checked_answers, checked_reranking, checked_run
-from retbench.types import Answer, Injection, Run
+from retbench.engine.accepted import checked_answers, checked_reranking, checked_run
+from retbench.data.types import Answer, Injection, Run
 
 if TYPE_CHECKING:
     from retbench.engine.state import RunState

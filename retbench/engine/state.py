@@ -11,20 +11,20 @@ from typing import Any
 
 from retbench import progress
 from retbench.attribution import attributed, describe
-from retbench.cache import Cache, Stage, stage_key
+from retbench.engine.cache import Cache, Stage, stage_key
 from retbench.component import search_time_params, without_search_time_params
-from retbench.config import FIT_ROLES, RunConfig
+from retbench.engine.config import FIT_ROLES, RunConfig
 from retbench.engine.names import INDEX, RERANK, SEARCH
 from retbench.engine.stages import BY_NAME, StageSpec
 from retbench.errors import ConfigError
-from retbench.metrics.cost import StageTimer, peak_rss_mb
-from retbench.resolve import Components
-from retbench.types import Answer, DatasetSplit, Run
+from retbench.engine.measure import StageTimer, peak_rss_mb
+from retbench.engine.resolve import Components
+from retbench.data.types import Answer, DatasetSplit, Run
 
 
 def load_split(dataset: Any, spec: str, *, workdir: Path, option: str = "--split") -> DatasetSplit:
-    """A split or a slice of it (``test[:1000]``): see :mod:`retbench.splits`."""
-    from retbench.splits import load_split as load
+    """A split or a slice of it (``test[:1000]``): see :mod:`retbench.data.splits`."""
+    from retbench.data.splits import load_split as load
 
     return load(dataset, spec, workdir=workdir, option=option)
 

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from retbench.component import Component
-from retbench.types import Answer, DatasetSplit, Run
+from retbench.data.types import Answer, DatasetSplit, Run
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCT = set(string.punctuation)

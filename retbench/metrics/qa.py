@@ -17,7 +17,7 @@ from functools import lru_cache
 import regex
 
 from retbench.component import Component
-from retbench.types import Answer, DatasetSplit, Run
+from retbench.data.types import Answer, DatasetSplit, Run
 
 _TOKEN = regex.compile(r"([\p{L}\p{N}\p{M}]+)|([^\p{Z}\p{C}])", flags=regex.IGNORECASE | regex.UNICODE)
 TOP_K = (1, 5, 20, 100)

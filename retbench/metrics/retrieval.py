@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from retbench.errors import ConfigError
-from retbench.types import EvalRules, Qrels, Run
+from retbench.data.types import EvalRules, Qrels, Run
 
 DEFAULT_MEASURES = ("nDCG@10", "R@100", "MRR@10", "MAP@1000")
 

@@ -25,7 +25,7 @@ from typing import Any
 from retbench.component import Component
 from retbench.errors import ConfigError
 from retbench.metrics.answer import normalize_answer
-from retbench.types import Answer, DatasetSplit, Run
+from retbench.data.types import Answer, DatasetSplit, Run
 
 
 class RetrievalUtility(Component):

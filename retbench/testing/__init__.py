@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retbench.plugins import RetbenchPluginManager, get_plugin_manager
+from retbench.host.manager import RetbenchPluginManager, get_plugin_manager
 from retbench.testing.checks import (
     check_augmenter,
     check_dataset,

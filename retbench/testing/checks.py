@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from retbench.component import build, constructor_parameters, params_of
-from retbench.injection import InContext
+from retbench.in_context import InContext
 from retbench.testing.mocks import MOCK_PASSAGES, mock_split
-from retbench.types import Answer, DatasetSplit, Injection
+from retbench.data.types import Answer, DatasetSplit, Injection
 
 Check = Callable[..., None]
 
@@ -85,7 +85,7 @@ def check_retriever_load_index(cls: type, params: Mapping[str, Any] | None = Non
 
 def check_reranker_rerank(cls: type, params: Mapping[str, Any] | None = None) -> None:
     """rerank scores exactly the candidates of each query, with finite floats, deterministically."""
-    from retbench.results import checked_reranking
+    from retbench.engine.accepted import checked_reranking
 
     split = mock_split()
     reranker = build(cls, dict(params or {}), kind=cls.__name__)
@@ -188,7 +188,7 @@ class _CannedGenerator:
 
 def check_augmenter_augment(cls: type, params: Mapping[str, Any] | None = None) -> None:
     """Items ``{"qid", "query", "positives", "distractors"}`` naming corpus (or new) passages."""
-    from retbench.augment import training_split
+    from retbench.engine.training_data import training_split
 
     split = mock_split()
     augmenter = build(cls, dict(params or {}), kind=cls.__name__)

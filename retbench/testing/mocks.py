@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 from retbench import hookimpl
 from retbench.component import Component
-from retbench.hookspecs import Register
-from retbench.types import (
+from retbench.host.hookspecs import Register
+from retbench.data.types import (
     Answer,
     Corpus,
     DatasetSplit,

@@ -2,7 +2,7 @@
 
 - ``retbench_pm``: a fresh plugin manager with the core components and the mocks; add the
   plugin under test with ``retbench_pm.register(my_plugin, name="my-plugin")``.
-- ``retbench_cache``: a :class:`retbench.cache.Cache` in a temporary folder, with
+- ``retbench_cache``: a :class:`retbench.engine.cache.Cache` in a temporary folder, with
   ``RETBENCH_HOME`` pointing at it for the duration of the test.
 - ``retbench_tiny_bert`` / ``retbench_tiny_llama``: folders holding tiny random models with a
   tokenizer (session-scoped; see :mod:`retbench.testing.tiny_models`).
@@ -27,7 +27,7 @@ def retbench_pm() -> Any:
 
 @pytest.fixture
 def retbench_cache(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from retbench.cache import HOME_ENV, Cache
+    from retbench.engine.cache import HOME_ENV, Cache
 
     home = tmp_path / "retbench-home"
     monkeypatch.setenv(HOME_ENV, str(home))

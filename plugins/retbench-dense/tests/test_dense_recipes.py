@@ -12,7 +12,7 @@ from retbench import ConfigError
 from retbench.testing import mock_split
 from retbench_dense.negatives import AnnNegatives, Bm25Hard, InBatch, _ranked_negatives
 from retbench_dense.retriever import DPR, DRAMA
-from retbench_dense.training import TrainingSettings, info_nce, training_items, triplet
+from retbench_dense.training import TrainingSettings, training_items, triplet
 
 ITEMS = training_items(mock_split("train"))
 

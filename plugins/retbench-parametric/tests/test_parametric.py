@@ -3,13 +3,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-import retbench.leaderboard
+import retbench.reporting.leaderboard
 import retbench_parametric.plugin
 import retbench_readers.plugin
 from retbench import ConfigError, LoraWeights, Passage, RunConfig, evaluate
 from retbench.testing import make_plugin_manager
 from retbench import hookimpl
-from retbench.default_fit import with_default_fit_split
+from retbench.engine.default_fit import with_default_fit_split
 from retbench_parametric.augment import AugmentedPassage, PassageAugmenter, clean_rewrite, parse_questions
 from retbench_parametric.dyprag import DyPragInjector
 from retbench_parametric.lora import PassageLoraTrainer
@@ -252,7 +252,7 @@ def test_prag_runs_end_to_end_and_reports_its_costs(retbench_tiny_llama, retbenc
     assert cost["online_seconds_per_question"] == pytest.approx(sum(cost["online_seconds"].values()), abs=1e-3)
     again = evaluate(config(retbench_tiny_llama, "prag"), pm=manager(), cache=retbench_cache)
     assert again.cached and again.cost["storage_bytes"] == cost["storage_bytes"]
-    table = retbench.leaderboard.build_table([record])
+    table = retbench.reporting.leaderboard.build_table([record])
     assert all(label in table for label in ("online s/q", "prep s/passage", "storage MB"))
 
 
@@ -366,7 +366,7 @@ def test_dyprag_translator_moves_toward_the_prag_loras(retbench_tiny_llama, retb
     assert fit["passages"] >= 2 and fit["bytes"] > 0
     assert {"encode", "translate", "merge", "generate"} <= set(record.cost["online_seconds"])
     assert record.cost["storage_bytes"] == fit["bytes"]  # DyPRAG stores no per-passage LoRA
-    label = retbench.leaderboard.system_label(record)
+    label = retbench.reporting.leaderboard.system_label(record)
     assert "dyprag (learning_rate=0.01, translator_epochs=6, translator_lr=0.003) [trained: train]" in label
     ablation = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train",
                                injector_args={**args, "kl_weight": 0.0}), pm=manager(), cache=retbench_cache)

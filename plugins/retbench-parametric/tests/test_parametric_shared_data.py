@@ -11,7 +11,7 @@ import pytest
 import retbench_bm25.plugin
 import retbench_parametric.plugin
 import retbench_readers.plugin
-from retbench.engine import prepare_dataset
+from retbench.engine.evaluate import prepare_dataset
 from retbench.testing import make_plugin_manager
 from retbench_parametric.augment import PassageAugmenter
 from retbench_parametric.prag import PragInjector

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from retbench import ConfigError
-from retbench.cache import default_home
+from retbench.engine.cache import default_home
 from retbench_readers.hf_generator import HFGenerator
 
 pytest.importorskip("ctranslate2")
@@ -129,7 +129,7 @@ def test_bad_compute_type_is_a_clear_error(tiny):
 
 
 def test_a_lora_component_refuses_ct2_and_names_hf(tiny):
-    from retbench.capabilities import check_generator
+    from retbench.engine.capabilities import check_generator
 
     class Parametric:
         name = "prag"

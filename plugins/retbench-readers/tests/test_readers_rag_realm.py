@@ -61,9 +61,6 @@ class Recorder:
 
     def __init__(self):
         self.prompts = []
-
-    def __init__(self):
-        self.prompts = []
         self.prefixes = []
 
     def format(self, prompt):

@@ -6,7 +6,7 @@ import retbench_bm25.plugin
 import retbench_dense.plugin
 import retbench_synth.plugin
 from retbench import ConfigError, RunConfig, evaluate
-from retbench.leaderboard import build_table, system_label
+from retbench.reporting.leaderboard import build_table, system_label
 from retbench.testing import make_plugin_manager
 
 

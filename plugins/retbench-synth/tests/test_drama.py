@@ -6,7 +6,7 @@ import pytest
 
 import retbench_bm25.plugin
 from retbench import Corpus, Passage, component_factory
-from retbench.augment import training_split
+from retbench.engine.training_data import training_split
 from retbench.testing import make_plugin_manager
 from retbench_synth.drama import (
     CropAugmenter,
