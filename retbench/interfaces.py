@@ -3,7 +3,8 @@
 Constructors store keyword parameters only; learned state lives in attributes ending in ``_``;
 ``get_params()`` feeds the cache key (see :class:`retbench.component.Component`). Methods take
 their data positionally and everything else keyword-only. Optional methods are listed in each
-docstring: the pipeline calls them when present.
+docstring: the engine calls them when present. The engine checks every component it builds
+against its kind's contract (:data:`CONTRACTS`), and so do the testing kit's checks.
 """
 
 from __future__ import annotations
@@ -80,15 +81,6 @@ class Reranker(Protocol):
 
 
 @runtime_checkable
-class Encoder(Protocol):
-    """A dense model; an adapter in a dense plugin turns it into a Retriever."""
-
-    def encode_queries(self, texts: Sequence[str], *, batch_size: int) -> Any: ...
-
-    def encode_passages(self, passages: Sequence[Passage], *, batch_size: int) -> Any: ...
-
-
-@runtime_checkable
 class NegativeSampler(Protocol):
     """Picks negatives for a training batch of ``{"qid", "query", "positives"}`` items.
 
@@ -114,15 +106,19 @@ class NegativeSampler(Protocol):
 
 @runtime_checkable
 class Generator(Protocol):
+    """Writes text for readers and for the components that make training data.
+
+    Optional, declared in ``capabilities`` (``retbench.PREFIX``, ``LOGLIKELIHOOD``, ``LORA``):
+    ``generate(..., prefix=...)``, ``loglikelihood(contexts, continuations) -> list[float]``,
+    LoRA injection; per-call ``temperature`` / ``top_p``.
+    """
+
     name: ClassVar[str]
     version: ClassVar[str]
 
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int) -> list[str]:
         """One continuation per prompt. Generators may accept ``prefix=`` (the answer starts with
         that text; only what follows is returned), which JSON-writing plugins use to prefill."""
-        ...
-
-    def loglikelihood(self, contexts: Sequence[str], continuations: Sequence[str]) -> list[float]:
         ...
 
 
@@ -191,3 +187,29 @@ class Metric(Protocol):
     def compute(
         self, split: DatasetSplit, *, run: Run | None, answers: Sequence[Answer] | None
     ) -> dict[str, float] | dict[str, dict[str, float]]: ...
+
+
+#: the contract of each registry kind, checked when the run builds a component
+CONTRACTS: dict[str, type] = {
+    "datasets": Dataset,
+    "retrievers": Retriever,
+    "rerankers": Reranker,
+    "readers": Reader,
+    "injectors": Injector,
+    "negative_samplers": NegativeSampler,
+    "augmenters": Augmenter,
+    "generators": Generator,
+    "metrics": Metric,
+}
+
+
+def contract_members(contract: type) -> list[str]:
+    """The methods and class variables a Protocol requires."""
+    methods = [n for n, v in vars(contract).items() if callable(v) and not n.startswith("_")]
+    return sorted(set(methods) | set(getattr(contract, "__annotations__", {})))
+
+
+def missing_members(kind: str, component: object) -> list[str]:
+    """What ``component`` lacks of its kind's contract (empty when it fulfils it)."""
+    contract = CONTRACTS.get(kind)
+    return [] if contract is None else [m for m in contract_members(contract) if not hasattr(component, m)]

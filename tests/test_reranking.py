@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import retbench
-from retbench import ConfigError, RunConfig, evaluate
+from retbench import Component, ConfigError, RunConfig, evaluate
 from retbench.attribution import ComponentError
 from retbench.testing import OverlapReranker, check_reranker, make_plugin_manager
 
@@ -98,6 +98,25 @@ def test_a_bad_reranking_is_refused_naming_the_reranker(retbench_cache, scores, 
 
     with pytest.raises(ComponentError, match=f"reranker 'bad-rerank'.*{message}"):
         run(retbench_cache, pm=make_plugin_manager(Plugin()), reranker="bad-rerank")
+
+
+def test_a_component_lacking_its_contract_is_refused_when_built(retbench_cache):
+    class NoRerank(Component):
+        name = "no-rerank"
+        version = "1"
+
+        def score(self, pairs):
+            return []
+
+    class Plugin:
+        @retbench.hookimpl
+        def retbench_register_rerankers(self, register):
+            register(NoRerank)
+
+    with pytest.raises(ConfigError, match="reranker 'no-rerank' .*does not fulfil the reranker contract: it lacks "
+                                          "rerank"):
+        run(retbench_cache, pm=make_plugin_manager(Plugin()), reranker="no-rerank")
+    assert OverlapReranker.pairs["scored"] == 0
 
 
 def test_reranker_options_are_checked_before_any_work():

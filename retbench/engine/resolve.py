@@ -9,6 +9,7 @@ from retbench.engine.capabilities import check_generator, hand_augment_generator
 from retbench.component import build, constructor_parameters, params_of
 from retbench.engine.config import RunConfig
 from retbench.errors import ConfigError
+from retbench.interfaces import missing_members
 from retbench.host.factory import ComponentFactory, hand_component_factory
 from retbench.reporting.redaction import redact, secret_params
 from retbench.host.manager import RetbenchPluginManager
@@ -62,6 +63,10 @@ def _make(
         return None
     entry = registries[kind].entry(name)
     instance = build(entry.cls, params, kind=role)
+    missing = missing_members(kind, instance)
+    if missing:
+        raise ConfigError(f"{role} '{entry.name}' (plugin '{entry.plugin}') does not fulfil the {kind[:-1].replace('_', ' ')} "
+                          f"contract: it lacks {', '.join(missing)} (see retbench/interfaces.py)")
     validate = getattr(instance, "validate", None)
     if callable(validate):
         validate()

@@ -28,9 +28,16 @@ Check = Callable[..., None]
 
 
 def check_class_attributes(cls: type, params: Mapping[str, Any] | None = None) -> None:
+    """The class variables, and every member its kind's contract (``retbench/interfaces.py``) requires."""
+    from retbench.interfaces import missing_members
+
     name = getattr(cls, "name", None)
     assert isinstance(name, str) and name, f"{cls.__name__} needs a non-empty 'name' class variable"
     assert hasattr(cls, "version"), f"{cls.__name__} needs a 'version' class variable"
+    kind = _kind(cls)
+    registry = "negative_samplers" if kind == "negative_sampler" else f"{kind}s"
+    missing = missing_members(registry, cls)
+    assert not missing, f"{cls.__name__} lacks {', '.join(missing)} of the {kind} contract"
 
 
 def check_params_roundtrip(cls: type, params: Mapping[str, Any] | None = None) -> None:
