@@ -87,6 +87,10 @@ def test_the_offline_int8_minilm_l12_ranks_the_answer_first():
                 Passage("nyc", "New York City is famous for the Metropolitan Museum of Art."),
                 Passage("museums", "Berlin is well known for its museums.")]
     scores = reranker.rerank({"q": "How many people live in Berlin?"}, {"q": passages})["q"]
-    # INT8 logits measured here with onnxruntime 1.32: 9.52 / -4.18 / -11.18
+    alone = [reranker.score([("How many people live in Berlin?", p.text)])[0] for p in passages]
+    assert [scores[p.id] for p in passages] == alone
+    # INT8 logits, one pair at a time, onnxruntime 1.32: 9.39 / -4.13 / -11.19 (the dequantized
+    # PyTorch model gives 9.39 / -11.11 for the first two, ../shared/offline-models.md)
+    assert reranker.resolved_batch_size() == 1  # INT8 dynamic quantization: batch-mates change a score
     assert scores["berlin"] > scores["museums"] > scores["nyc"]
-    assert scores["berlin"] == pytest.approx(9.52, abs=0.05) and scores["nyc"] == pytest.approx(-11.18, abs=0.05)
+    assert scores["berlin"] == pytest.approx(9.39, abs=0.05) and scores["nyc"] == pytest.approx(-11.19, abs=0.05)
