@@ -382,6 +382,40 @@ def test_dyprag_translator_moves_toward_the_prag_loras(retbench_tiny_llama, retb
     assert combined.training["fit-injector"]["curves"] == fit["curves"]  # the same translator, not retrained
 
 
+def test_an_interrupted_translator_training_resumes_from_its_checkpoint(retbench_tiny_llama, retbench_cache,
+                                                                        tmp_path, monkeypatch):
+    from retbench.engine.cache import Cache
+
+    args = {"translator_epochs": 3, "translator_lr": 3e-3, "learning_rate": 1e-2, "checkpoint_every": 2}
+    whole = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train", injector_args=args), pm=manager(),
+                     cache=Cache(tmp_path / "uninterrupted"))
+    steps = whole.training["fit-injector"]["steps"]
+    assert steps >= 5
+    calls = {"n": 0}
+    losses = DyPragInjector.losses
+
+    def dies_at_step_five(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return losses(self, *a, **k)
+
+    monkeypatch.setattr(DyPragInjector, "losses", dies_at_step_five)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train", injector_args=args), pm=manager(),
+                 cache=retbench_cache)
+    monkeypatch.setattr(DyPragInjector, "losses", losses)
+    calls["n"] = 0
+    monkeypatch.setattr(DyPragInjector, "losses", lambda self, *a, **k: calls.__setitem__("n", calls["n"] + 1)
+                        or losses(self, *a, **k))
+    resumed = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train", injector_args=args), pm=manager(),
+                       cache=retbench_cache)
+    assert calls["n"] == steps - 4, "the four steps before the checkpoint were not redone"
+    assert resumed.training["fit-injector"]["curves"] == whole.training["fit-injector"]["curves"]
+    assert resumed.metrics == whole.metrics
+    assert "checkpoint_every" not in DyPragInjector().get_params()  # a late parameter: old keys stay valid
+
+
 def test_dyprag_without_a_translator_is_a_clear_error(retbench_tiny_llama, tmp_path):
     injector = DyPragInjector()
     with pytest.raises(ConfigError, match="not trained"):

@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # the translator module imports torch, which plugin discovery
 
 CHECKPOINT = "translator.safetensors"
 CONFIG = "translator.json"
+PROGRESS = "translator-progress.pt"  # translator, optimizer and curves every checkpoint_every steps
 SCALINGS = ("lora", "none")
 
 
@@ -69,14 +70,17 @@ class DyPragInjector(PragRecipe, Component):
     # (questions the translator trains on, questions they are disjoint from), as slices of
     # the evaluated split: the papers train on questions 300-499 and test on the first 300.
     default_fit: ClassVar[tuple[tuple[int, int], tuple[int, int]]] = ((300, 500), (0, 300))
+    late_params: ClassVar[tuple[str, ...]] = ("checkpoint_every",)
 
     def __init__(self, intermediate_size: int = 32, lm_weight: float = 1.0, mse_weight: float = 100.0,
                  kl_weight: float = 0.01, translator_lr: float = 1e-5, translator_epochs: int = 1,
                  texts_per_passage: int = 1, generated_scaling: str = "lora", rewrites: int = 1, qa_pairs: int = 3,
                  augment_args: dict[str, Any] | None = None, rank: int = 2,
                  alpha: float = 32.0, dropout: float = 0.0, learning_rate: float = 3e-4, epochs: int = 1,
-                 targets: list[str] | None = None, max_length: int = 3000, seed: int = 0) -> None:
+                 targets: list[str] | None = None, max_length: int = 3000, seed: int = 0,
+                 checkpoint_every: int = 50) -> None:
         self.intermediate_size = intermediate_size
+        self.checkpoint_every = checkpoint_every
         self.lm_weight = lm_weight
         self.mse_weight = mse_weight
         self.kl_weight = kl_weight
@@ -93,8 +97,8 @@ class DyPragInjector(PragRecipe, Component):
         if self.generated_scaling not in SCALINGS:
             raise ConfigError(f"{self.name}: generated_scaling must be one of {', '.join(SCALINGS)}, "
                               f"got '{self.generated_scaling}'")
-        if self.texts_per_passage < 1 or self.intermediate_size < 1:
-            raise ConfigError(f"{self.name}: texts_per_passage and intermediate_size must be >= 1")
+        if self.texts_per_passage < 1 or self.intermediate_size < 1 or self.checkpoint_every < 1:
+            raise ConfigError(f"{self.name}: texts_per_passage, intermediate_size and checkpoint_every must be >= 1")
 
     @property
     def generated_scaling_(self) -> float:
@@ -158,10 +162,21 @@ class DyPragInjector(PragRecipe, Component):
         optimizer = torch.optim.AdamW(translator.parameters(), lr=self.translator_lr)
         order = list(usable)
         curves: dict[str, list[float]] = {"loss": [], "lm": [], "mse": [], "kl": [], "teacher_lm": []}
+        progress_file = workdir / PROGRESS
+        done, earlier_seconds = 0, 0.0
+        if progress_file.is_file():  # an interrupted training: continue after its last checkpoint
+            saved = torch.load(progress_file, weights_only=False)
+            translator.load_state_dict(saved["translator"])
+            optimizer.load_state_dict(saved["optimizer"])
+            done, curves, earlier_seconds = saved["steps"], saved["curves"], saved["seconds"]
         began = time.perf_counter()
+        step = 0
         for epoch in range(self.translator_epochs):
             random.Random(seed + epoch).shuffle(order)
             for index in order:
+                step += 1
+                if step <= done:
+                    continue
                 generated = translator(embeddings[index : index + 1])[0]
                 terms = self.losses(generated, targets[index].weights, texts[index], model, generator)
                 loss = (self.lm_weight * terms["lm"] + self.mse_weight * terms["mse"]
@@ -171,11 +186,18 @@ class DyPragInjector(PragRecipe, Component):
                 optimizer.zero_grad(set_to_none=True)
                 for name, value in [("loss", loss), *terms.items()]:
                     curves[name].append(round(float(value.detach()), 6))
-        translate_seconds = time.perf_counter() - began
+                if step % self.checkpoint_every == 0:
+                    tmp = progress_file.with_suffix(".tmp")
+                    torch.save({"translator": translator.state_dict(), "optimizer": optimizer.state_dict(),
+                                "steps": step, "curves": curves,
+                                "seconds": earlier_seconds + time.perf_counter() - began}, tmp)
+                    tmp.replace(progress_file)
+        translate_seconds = earlier_seconds + time.perf_counter() - began
         save_file({n: t.detach().contiguous().cpu() for n, t in translator.state_dict().items()},
                   str(workdir / CHECKPOINT))
         (workdir / CONFIG).write_text(json.dumps({"hidden": model.config.hidden_size, "rank": self.rank,
                                                   "intermediate_size": self.intermediate_size}))
+        progress_file.unlink(missing_ok=True)
         self.translator_ = translator.eval()
         size = (workdir / CHECKPOINT).stat().st_size
         return {"passages": len(passages), "trained_on": len(usable), "skipped_without_qa": len(passages) - len(usable),
