@@ -112,11 +112,12 @@ def checked_reranking(run: Any, candidates: Mapping[str, Sequence[str]], *, who:
     out = checked_run(run, list(candidates), k=max((len(c) for c in candidates.values()), default=1) or 1,
                       corpus=allowed, who=who, call="rerank")
     for qid, docs in candidates.items():
-        stray = [d for d in out[qid] if d not in set(docs)]
+        given, scored = set(docs), set(out[qid])
+        stray = sorted(scored - given)
         if stray:
             raise ComponentError(f"{who}: rerank scored document {stray[0]!r} for query {qid!r}, which was not one of "
                                  "its candidates")
-        missing = len(set(docs) - set(out[qid]))
+        missing = len(given - scored)
         if missing:
             raise ComponentError(f"{who}: rerank left out {missing} of the {len(docs)} candidates of query {qid!r}; "
                                  "score every candidate")

@@ -13,6 +13,7 @@ from retbench.errors import ConfigError
 ARG_KINDS = ("retriever", "reader", "injector", "dataset", "negatives", "generator", "augment",
              "augment_generator", "reranker")
 FIT_ROLES = ("retriever", "reader", "injector")
+DEFAULT_RERANK_K = 100  # candidates per query a reranker re-scores when --rerank-k is not given
 #: fields added after run ids were in use: left out of ``to_dict`` (so of run ids and records)
 #: while at their defaults, so old run ids stay valid
 LATE_FIELDS = ("fit_only", "reranker", "rerank_k", "reranker_args")
@@ -42,7 +43,7 @@ class RunConfig:
     augment_ratio: float | None = None
     shard_size: int = 500
     reranker: str | None = None
-    rerank_k: int | None = None  # candidates per query the reranker re-scores; None: 100
+    rerank_k: int | None = None  # candidates per query the reranker re-scores; None: DEFAULT_RERANK_K
     retriever_args: dict[str, Any] = field(default_factory=dict)
     reader_args: dict[str, Any] = field(default_factory=dict)
     injector_args: dict[str, Any] = field(default_factory=dict)
@@ -71,6 +72,8 @@ class RunConfig:
             raise ConfigError(f"--reranker '{self.reranker}' re-scores what a retriever found: give --retriever too")
         if self.rerank_k is not None and not self.reranker:
             raise ConfigError("--rerank-k given, but no --reranker")
+        if self.reranker_args and not self.reranker:
+            raise ConfigError("--reranker-arg given, but no --reranker")
         if self.fit_only is not None and not self.fit_split:
             raise ConfigError("--fit-only needs --fit-split (the split to train on)")
 

@@ -124,8 +124,6 @@ def resolve(config: RunConfig, registries: Registries, pm: RetbenchPluginManager
 
     retriever = make("retrievers", "retriever", config.retriever, config.retriever_args)
     reranker = make("rerankers", "reranker", config.reranker, config.reranker_args)
-    if config.reranker_args and reranker is None:
-        raise ConfigError("--reranker-arg given, but no --reranker")
     reader = make("readers", "reader", config.reader, config.reader_args)
     injector_name = config.injector
     if reader is not None and not injector_name:

@@ -18,6 +18,7 @@ from retbench.attribution import attributed
 from retbench.engine.training_data import mix
 from retbench.engine.cache import Stage, atomic_write_json, directory_bytes
 from retbench.engine.capabilities import hand_generation_cache, wants_augment_generator
+from retbench.engine.config import DEFAULT_RERANK_K
 from retbench.engine.names import ANSWER, AUGMENT, FIT, FIT_INJECTOR, FIT_READER, INDEX, RERANK, SEARCH
 from retbench.errors import ConfigError
 from retbench.engine.measure import injection_cost_summary
@@ -28,7 +29,6 @@ from retbench.data.types import Answer, Injection, Run
 if TYPE_CHECKING:
     from retbench.engine.state import RunState
 
-DEFAULT_RERANK_K = 100
 
 
 @dataclass(frozen=True)

@@ -74,9 +74,8 @@ class RunState:
 
     def require(self, name: str) -> None:
         """A lazy stage's output, made or restored once (the index before a search shard)."""
-        if name == INDEX and self.index_ready:
-            return
-        self.run_stage(BY_NAME[name])
+        if name not in self.stages:
+            self.run_stage(BY_NAME[name])
 
     def key_of(self, name: str) -> str:
         return stage_key(stage=name, **BY_NAME[name].key(self))

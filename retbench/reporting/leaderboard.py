@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from retbench.engine.config import DEFAULT_RERANK_K
 from retbench.engine.names import AUGMENT, FIT, FIT_STAGES, INDEX
 from retbench.errors import ConfigError
 from retbench.data.types import RunRecord
@@ -97,7 +98,7 @@ def _label(record: RunRecord, shown: Any) -> str:
                 data += f" + {part('augment')}" + (f" x{ratio:g}" if ratio else "")
             text += f" [trained: {data}, {part('negatives')} negatives]"
         if record.config.get("reranker"):
-            text += f" > {part('reranker')} @{record.config.get('rerank_k') or 100}"
+            text += f" > {part('reranker')} @{record.config.get('rerank_k') or DEFAULT_RERANK_K}"
         parts.append(text)
     if record.config.get("reader"):
         text = part("reader")
