@@ -40,6 +40,7 @@ from retbench.engine.config import RunConfig  # noqa: E402
 from retbench.errors import ConfigError, DataFormatError, RetbenchError  # noqa: E402
 from retbench.host.factory import ComponentFactory, component_factory  # noqa: E402
 from retbench.host.hookspecs import Register  # noqa: E402
+from retbench.interfaces import FitReport  # noqa: E402
 from retbench.model_specs import (  # noqa: E402
     ModelRef,
     default_model,
@@ -79,6 +80,7 @@ __all__ = [
     "DataFormatError",
     "DatasetSplit",
     "EvalRules",
+    "FitReport",
     "Injection",
     "LoraWeights",
     "ModelRef",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypedDict, runtime_checkable
 
 from retbench.data.types import (
     Answer,
@@ -48,7 +48,8 @@ class Retriever(Protocol):
     """Indexes a corpus and ranks its passages for queries.
 
     Optional: ``fit(train, *, negatives, workdir, seed)`` trains the retriever, saves it in
-    ``workdir`` and may return a report (training data, loss curve) kept in the RunRecord;
+    ``workdir`` and may return a :class:`FitReport` (training data, loss curve) kept in the
+    RunRecord;
     ``load_fit(*, workdir)`` restores what ``fit`` saved; ``load_index(*, workdir)`` restores
     what ``index`` saved, so a cached index is not rebuilt; ``default_negatives`` (class
     variable) names the negative sampler ``fit`` gets when ``--negatives`` is not given;
@@ -87,7 +88,9 @@ class NegativeSampler(Protocol):
     ``retriever`` is the model being trained. Optional: ``prepare(items, *, corpus, retriever,
     hard_negatives, workdir)`` runs once before training (e.g. BM25 over all training queries);
     ``on_step(step, *, items, corpus, retriever)`` runs after every optimizer step and returns a
-    log entry or None (ANCE refreshes its ANN index there); ``log`` lists those entries.
+    log entry or None (ANCE refreshes its ANN index there); ``log`` lists those entries;
+    ``generation_seconds_`` is the time a generator spent writing negatives (SyNeg), which a
+    trainer reports as its :class:`FitReport`'s ``generation_seconds``.
     """
 
     name: ClassVar[str]
@@ -187,6 +190,35 @@ class Metric(Protocol):
     def compute(
         self, split: DatasetSplit, *, run: Run | None, answers: Sequence[Answer] | None
     ) -> dict[str, float] | dict[str, dict[str, float]]: ...
+
+
+class FitReport(TypedDict, total=False):
+    """What ``fit`` returns. The engine checks the declared fields' types and the leaderboard
+    reads only these; anything else a plugin reports is its own (nest it under a key of its
+    own) and is kept in the record as it is."""
+
+    #: seconds spent training, counting work reused from elsewhere (cached LoRAs, say)
+    train_seconds: float
+    #: seconds a generator spent inside ``fit`` writing training data (synthetic negatives)
+    generation_seconds: float
+    #: optimizer steps taken
+    steps: int
+
+
+#: the type each declared :class:`FitReport` field must have
+FIT_REPORT_TYPES: dict[str, tuple[type, ...]] = {
+    "train_seconds": (int, float), "generation_seconds": (int, float), "steps": (int,),
+}
+
+
+def fit_report_problems(report: object) -> list[str]:
+    """Why ``report`` is not a :class:`FitReport` (empty when it is one)."""
+    if not isinstance(report, Mapping):
+        return [f"a {type(report).__name__}, expected a mapping or None"]
+    return [f"field {field!r} is {type(report[field]).__name__}, expected "
+            + " or ".join(t.__name__ for t in types)
+            for field, types in FIT_REPORT_TYPES.items()
+            if field in report and (isinstance(report[field], bool) or not isinstance(report[field], types))]
 
 
 #: the contract of each registry kind, checked when the run builds a component

@@ -129,13 +129,15 @@ def test_a_pin_with_an_empty_option_matches_only_records_without_it(retbench_cac
     assert system_label(trained) == "counting [trained: train, in-batch only negatives]"
 
 
-def test_augment_seconds_count_llm_written_negatives(retbench_cache):
+def test_augment_seconds_count_llm_written_negatives_from_the_declared_fit_report_field(retbench_cache):
     from retbench.reporting.leaderboard import build_table
 
     trained = evaluate(RunConfig(dataset="mock", retriever="counting", fit_split="train"), pm=make_plugin_manager(),
                        cache=retbench_cache)
     assert "augment s" not in build_table([trained])
-    trained.training["fit"]["negatives_log"] = [{"generation_seconds": 12.5}, {"step": 0}]
+    trained.training["fit"]["negatives_log"] = [{"generation_seconds": 99.0}]  # a sampler's own log: not read
+    assert "augment s" not in build_table([trained])
+    trained.training["fit"]["generation_seconds"] = 12.5
     title, header, rows = md_tables(build_table([trained]))[-1]
     assert title == "Cost" and rows[0][header.index("augment s ↓")] == "12.50"
 

@@ -236,6 +236,27 @@ def test_a_trainable_reader_trains_on_the_retrievers_output(retbench_cache):
         run(retbench_cache, pm=pm, reader="learning", fit_only="reader")
 
 
+@pytest.mark.parametrize("report, problem", [
+    (["loss"], "a list, expected a mapping or None"),
+    ({"train_seconds": "12 s"}, "field 'train_seconds' is str, expected int or float"),
+    ({"steps": 2.5}, "field 'steps' is float, expected int"),
+])
+def test_a_fit_report_with_a_mistyped_declared_field_is_refused_naming_the_retriever(retbench_cache, report, problem):
+    class Reporting(CountingRetriever):
+        name = "reporting"
+
+        def fit(self, train, *, negatives, workdir, seed):
+            return report
+
+    class Plugin:
+        @retbench.hookimpl
+        def retbench_register_retrievers(self, register):
+            register(Reporting)
+
+    with pytest.raises(retbench.RetbenchError, match=f"retriever 'reporting'.*unusable fit report: {problem}"):
+        run(retbench_cache, pm=make_plugin_manager(Plugin()), retriever="reporting", fit_split="train")
+
+
 def test_fit_report_default_negatives_and_fingerprint_reach_the_record(retbench_cache):
     class Sampler(Component):
         name = "first-other"

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from retbench import progress
-from retbench.attribution import attributed, describe
+from retbench.attribution import ComponentError, attributed, describe
 from retbench.engine.cache import Cache, Stage, stage_key
 from retbench.component import search_time_params, without_search_time_params
 from retbench.engine.config import FIT_ROLES, RunConfig
 from retbench.engine.names import INDEX, RERANK, SEARCH
 from retbench.engine.stages import BY_NAME, StageSpec
 from retbench.errors import ConfigError
+from retbench.interfaces import fit_report_problems
 from retbench.engine.measure import StageTimer, peak_rss_mb
 from retbench.engine.resolve import Components
 from retbench.data.types import Answer, DatasetSplit, Run
@@ -233,7 +234,11 @@ class RunState:
 
     def fit_component(self, role: str, stage: Stage, train: DatasetSplit, **kwargs: Any) -> dict[str, Any]:
         with attributed(self.who(role), "fit"):
-            report = getattr(self.c, role).fit(train, workdir=stage.workdir, **kwargs) or {}
+            report = getattr(self.c, role).fit(train, workdir=stage.workdir, **kwargs)
+        problems = fit_report_problems({} if report is None else report)
+        if problems:
+            raise ComponentError(f"{self.who(role)} returned an unusable fit report: {'; '.join(problems)}")
+        report = report or {}
         return {"train": {"name": train.name, "split": train.split, "revision": train.revision,
                           "queries": len(train.queries)},
                 "model": str(stage.workdir), **report}

@@ -181,9 +181,8 @@ def cost_value(record: RunRecord, key: str) -> float | None:
     if key == "index_seconds":
         return stages.get(INDEX)
     if key == "augment_seconds":  # synthetic data: the augment stage and LLM-written negatives
-        written = [entry.get("generation_seconds") for entry in record.training.get(FIT, {}).get("negatives_log", [])
-                   if isinstance(entry, dict)]
-        parts = [seconds for seconds in [stages.get(AUGMENT), *written] if seconds is not None]
+        written = record.training.get(FIT, {}).get("generation_seconds")
+        parts = [seconds for seconds in (stages.get(AUGMENT), written) if seconds is not None]
         return sum(parts) if parts else None
     if key == "train_seconds":  # a fit report's own train_seconds counts work reused from elsewhere
         fits = [record.training.get(name, {}).get("train_seconds", stages.get(name))

@@ -217,4 +217,5 @@ def test_a_run_changing_only_training_settings_reuses_the_generated_negatives(re
     assert len(Writer.calls) == written  # nothing regenerated
     log = second.training["fit"]["negatives_log"]
     assert log[0]["generation_seconds"] == first.training["fit"]["negatives_log"][0]["generation_seconds"]
+    assert second.training["fit"]["generation_seconds"] == log[0]["generation_seconds"]  # the declared field
     assert sum(log[1]["per_instance"].values()) == 2 * len(ITEMS)

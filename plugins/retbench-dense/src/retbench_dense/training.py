@@ -229,4 +229,5 @@ def _report(state: dict[str, Any], items, seen: set[str], sampler, settings: Tra
         "loss_first_tenth": round(sum(losses[:tenth]) / tenth, 4) if losses else None,
         "loss_last_tenth": round(sum(losses[-tenth:]) / tenth, 4) if losses else None,
         "train_seconds": round(seconds, 2),
+        **({"generation_seconds": sampler.generation_seconds_} if hasattr(sampler, "generation_seconds_") else {}),
     }

@@ -224,7 +224,8 @@ class SynegNegatives(BuildsComponents, Component):
             counts[result["status"]] += 1
             if result["status"] in ("kept", "revised"):
                 negatives[item["qid"]] = Passage(id=f"syneg:{keys[item['qid']]}", text=result["negative"])
-        self.log_ = [{"synthetic_negatives": counts, "generation_seconds": round(seconds, 2),
+        self.generation_seconds_ = round(seconds, 2)
+        self.log_ = [{"synthetic_negatives": counts, "generation_seconds": self.generation_seconds_,
                       "generator": component_identity(generator), "prompt_version": PROMPT_VERSION,
                       "attributes": self.attribute_sets(),
                       "prompt_templates": {"negative": NEGATIVE_PROMPT, "format": FORMATS[self.reasoning],
