@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import retbench_bm25.plugin
@@ -82,3 +84,23 @@ def test_finding_the_plugin_imports_neither_torch_nor_ranx():
 
     code = "import sys, retbench_synth.plugin; sys.exit('torch' in sys.modules or 'ranx' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_member_from_a_plugins_dir_file_works_through_the_cli(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from retbench.cli import cli
+
+    monkeypatch.setenv("RETBENCH_HOME", str(tmp_path / "home"))
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "mine.py").write_text(
+        "import retbench\nfrom retbench.testing import ReverseRetriever\n\n"
+        "class Mine(ReverseRetriever):\n    name = 'mine'\n\n"
+        "@retbench.hookimpl\ndef retbench_register_retrievers(register):\n    register(Mine)\n")
+    args = ["run", "--retriever", "hybrid", "--retriever-arg", "members=bm25,mine", "--dataset", "sample", "--json"]
+    result = CliRunner().invoke(cli, ["--plugins-dir", str(tmp_path / "plugins"), *args])
+    assert result.exit_code == 0, result.output
+    members = json.loads(result.stdout)["components"]["retriever"]["fingerprint"]["members"]
+    assert [m["name"] for m in members] == ["bm25", "mine"]
+    blocked = CliRunner().invoke(cli, ["--plugins-dir", str(tmp_path / "plugins"), "--block-plugin", "mine", *args])
+    assert blocked.exit_code != 0 and "unknown retriever 'mine'" in str(blocked.exception)
