@@ -114,21 +114,45 @@ def run(state: State, **params: Any) -> None:
 
 @cli.command()
 @lambda func: run_options(func, lists=True)
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run the cells one after another here, or as Ray tasks on a cluster.")
+@click.option("--ray-address", help="Join this Ray cluster (default: start a local one on 127.0.0.1).")
+@click.option("--cell-resources", help="Ray resources per cell, e.g. cpu=1,gpu=0 (default cpu=1).")
 @click.pass_obj
-def grid(state: State, **params: Any) -> None:
-    """Run the cross product of comma-separated --retriever, --reader, --injector, --dataset, --k."""
+def grid(state: State, executor: str, ray_address: str | None, cell_resources: str | None, **params: Any) -> None:
+    """Run the cross product of comma-separated --retriever, --reader, --injector, --dataset, --k.
+
+    A failing cell is reported and the others still run; a re-run skips finished cells and
+    stages (they share the stage cache)."""
     from retbench.engine.config import RunConfig
+    from retbench.engine.executors import GridJob, PluginSource, parse_resources, run_grid
 
     base = config_values(params)
     axes = {key: str(base[key]).split(",") if base.get(key) is not None else [None]
             for key in ("retriever", "reader", "injector", "dataset", "k")}
-    configs = []
+    varied = [key for key, values in axes.items() if len(values) > 1]
+    configs, labels = [], []
     for combo in itertools.product(*axes.values()):
         values = {**base, **{k: v for k, v in zip(axes, combo) if v is not None}}
         if values.get("k") is not None:
             values["k"] = int(values["k"])
         configs.append(RunConfig(**values))
-    _evaluate_all(state, configs, params)
+        labels.append(" ".join(f"{k}={values.get(k)}" for k in varied) or "1")
+    state.registries()
+    cache = state.cache(params["overwrite"])
+    job = GridJob(configs, PluginSource(state.plugins_dir, tuple(state.block)), cache.home,
+                  overwrite=params["overwrite"], records_dir=params["save_record"], labels=labels)
+    with out.progress_reporting(not (params["quiet"] or params["as_json"])):
+        outcomes = run_grid(job, executor=executor, pm=state.pm, address=ray_address,
+                            resources=parse_resources(cell_resources) if cell_resources else None)
+    records = [o.record for o in outcomes if o.record is not None]
+    if records:
+        out.report_runs(records, quiet=params["quiet"], as_json=params["as_json"], json_list=True)
+    failed = [o for o in outcomes if o.error]
+    for outcome in failed:
+        out.print_error(f"cell {labels[outcome.index]}: {outcome.error}")
+    if failed:
+        raise RetbenchError(f"{len(failed)} of {len(outcomes)} grid cells failed; the others' records are kept")
 
 
 @cli.command()

@@ -101,9 +101,11 @@ def summary_table(records: list[RunRecord]) -> Table:
     return table
 
 
-def report_runs(records: list[RunRecord], *, quiet: bool, as_json: bool) -> None:
+def report_runs(records: list[RunRecord], *, quiet: bool, as_json: bool, json_list: bool = False) -> None:
+    """A summary table, or JSON: one record as an object (``run``), else (or with
+    ``json_list``, as a grid does) a list."""
     if as_json:
-        print_json([r.to_dict() for r in records] if len(records) != 1 else records[0].to_dict())
+        print_json([r.to_dict() for r in records] if json_list or len(records) != 1 else records[0].to_dict())
         return
     if quiet:
         return

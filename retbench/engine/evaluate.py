@@ -4,6 +4,7 @@ then the metrics are scored and the record written."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +28,8 @@ from retbench.engine.resolve import make_dataset, resolve
 from retbench.metrics.scoring import check_metric_names, metric_names, score
 from retbench.data.types import Answer, DatasetSplit, Run, RunRecord
 
+LOCAL_EXECUTOR = {"name": "local"}
+
 
 def evaluate(
     config: RunConfig,
@@ -34,8 +37,11 @@ def evaluate(
     pm: RetbenchPluginManager | None = None,
     cache: Cache | None = None,
     records_dir: str | Path | None = None,
+    executor: Mapping[str, Any] | None = None,
 ) -> RunRecord:
-    """Run one configuration end to end and return its record (also saved in the cache)."""
+    """Run one configuration end to end and return its record (also saved in the cache).
+    ``executor`` describes where it ran (``retbench grid --executor``), kept in the record's
+    environment; by default ``{"name": "local"}``."""
     pm = pm or get_plugin_manager()
     cache = cache or Cache()
     registries = collect_registries(pm)
@@ -43,7 +49,7 @@ def evaluate(
     components = resolve(config, registries, pm, fingerprints=False)
     members = getattr(components.dataset, "members", lambda: [])()
     if members:
-        return _evaluate_members(config, members, pm=pm, cache=cache, records_dir=records_dir)
+        return _evaluate_members(config, members, pm=pm, cache=cache, records_dir=records_dir, executor=executor)
     config = with_default_fit_split(config, components.injector,
                                     getattr(components.dataset, "default_split", "test"))
     secrets = secrets_of([components.dataset, components.retriever, components.reranker, components.reader,
@@ -86,7 +92,7 @@ def evaluate(
         metrics=scores.metrics,
         cost=cost,
         stages=state.stages,
-        environment=describe_environment(pm),
+        environment={**describe_environment(pm), "executor": dict(executor or LOCAL_EXECUTOR)},
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         higher_is_better=scores.higher_is_better,
         per_query=scores.per_query,
@@ -100,12 +106,12 @@ def evaluate(
 
 
 def _evaluate_members(config: RunConfig, members: list[str], *, pm: RetbenchPluginManager, cache: Cache,
-                      records_dir: str | Path | None) -> RunRecord:
+                      records_dir: str | Path | None, executor: Mapping[str, Any] | None) -> RunRecord:
     """A dataset made of parts (CQADupStack's forums): run each, report the mean of their
     scores (each part weighs the same, whatever its number of queries). Observers see the whole
     run's start and finish around its parts' own pairs."""
     notify(pm, "retbench_run_start", config=redact(config.to_dict()))
-    parts = [evaluate(replace(config, dataset=member), pm=pm, cache=cache) for member in members]
+    parts = [evaluate(replace(config, dataset=member), pm=pm, cache=cache, executor=executor) for member in members]
     first = parts[0]
     names = [n for n in first.metrics if all(n in p.metrics for p in parts)]
     name = config.dataset.partition(":")[0]
