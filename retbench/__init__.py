@@ -50,6 +50,7 @@ from retbench.model_specs import (  # noqa: E402
     torch_device,
 )
 from retbench.engine.evaluate import evaluate  # noqa: E402
+from retbench.engine.executors import ray_cluster  # noqa: E402
 from retbench.host.manager import get_plugin_manager  # noqa: E402
 from retbench.progress import note, track  # noqa: E402
 from retbench.reporting.records import run_record_path  # noqa: E402
@@ -110,6 +111,7 @@ __all__ = [
     "network_available",
     "normalize_answer",
     "note",
+    "ray_cluster",
     "params_of",
     "resolve_model",
     "resolve_or_default",

@@ -52,6 +52,24 @@ def test_wikipedia_tsv_streams_into_arrow(tmp_path):
         load_wikipedia(path, workdir=tmp_path / "prep")
 
 
+def test_a_memory_mapped_corpus_crosses_processes_as_its_path(tmp_path):
+    import pickle
+
+    from retbench import Corpus, Passage
+
+    path = tmp_path / "psgs_w100.tsv"
+    path.write_text("id\ttext\ttitle\n" + "".join(f"{i}\tpassage number {i}\tT{i}\n" for i in range(2000)),
+                    encoding="utf-8")
+    corpus = load_wikipedia(path, workdir=tmp_path / "prep")
+    sent = pickle.dumps(corpus)
+    assert len(sent) < 1000 and str(corpus.path).encode() in sent, "the path, not the table"
+    received = pickle.loads(sent)
+    assert received.ids == corpus.ids and received.fingerprint == corpus.fingerprint
+    assert received.slice(5, 6)[0].text == "passage number 5"
+    small = Corpus.from_passages([Passage(id="a", text="in memory")])
+    assert pickle.loads(pickle.dumps(small)).get(["a"])[0].text == "in memory" and small.path is None
+
+
 def test_nq_needs_its_files(tmp_path):
     with pytest.raises(ConfigError, match="--data-dir"):
         NaturalQuestions().load("test", workdir=tmp_path)

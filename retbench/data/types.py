@@ -40,10 +40,18 @@ class Passage:
 class Corpus:
     """A read-only passage collection backed by an Arrow table."""
 
-    def __init__(self, table: pa.Table, *, fingerprint: str) -> None:
+    def __init__(self, table: pa.Table, *, fingerprint: str, path: Path | None = None) -> None:
         self.table = table
         self.fingerprint = fingerprint
+        self.path = path  # the memory-mapped Arrow file, when opened from one
         self._row_of: dict[str, int] | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """A memory-mapped corpus crosses process boundaries (worker processes, Ray actors) as
+        its file's path, opened again on the other side; an in-memory one as its table."""
+        if self.path is not None:
+            return _open_corpus, (str(self.path), self.fingerprint)
+        return _corpus_of_table, (self.table, self.fingerprint)
 
     @classmethod
     def from_passages(cls, passages: Iterable[Passage]) -> Corpus:
@@ -70,7 +78,7 @@ class Corpus:
         import pyarrow as pa
 
         source = pa.memory_map(str(path), "r")
-        return cls(pa.ipc.open_file(source).read_all(), fingerprint=fingerprint)
+        return cls(pa.ipc.open_file(source).read_all(), fingerprint=fingerprint, path=Path(path))
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -104,6 +112,14 @@ class Corpus:
         self._rows()
         rows = [self._row_of[doc_id] for doc_id in ids]
         return _passages(self.table.take(rows).to_pydict())
+
+
+def _open_corpus(path: str, fingerprint: str) -> Corpus:
+    return Corpus.open(path, fingerprint=fingerprint)
+
+
+def _corpus_of_table(table: pa.Table, fingerprint: str) -> Corpus:
+    return Corpus(table, fingerprint=fingerprint)
 
 
 def _passages(columns: dict[str, list[str]]) -> list[Passage]:

@@ -111,35 +111,48 @@ def _ray_cell(index: int, config: RunConfig, plugins: PluginSource, cache_home: 
                     executor=executor)
 
 
-def run_on_ray(job: GridJob, *, address: str | None = None, resources: Mapping[str, float] | None = None,
-               local_cpus: int | None = None) -> Iterator[CellOutcome]:
-    """Every cell as a Ray task, yielded as they finish (the grid's order is restored by the
-    caller). Without ``address`` a local cluster bound to 127.0.0.1 is started (``local_cpus``
-    CPUs, default all) and shut down afterwards; with one, the driver joins that cluster."""
+@contextlib.contextmanager
+def ray_cluster(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
+    """The ``ray`` module, connected: to ``address``, else to the instance this process already
+    joined, else to a local one started on 127.0.0.1 (``num_cpus``, default all) and shut down
+    on leaving. Ray prints its messages about dying workers on stdout, which may hold
+    ``--json``: inside the block they go to stderr."""
     try:
         import ray
     except ImportError:
-        raise ConfigError("--executor ray needs Ray: pip install 'retbench[ray]'") from None
+        raise ConfigError("running on Ray needs Ray: pip install 'retbench[ray]'") from None
+    started = not ray.is_initialized()
+    with contextlib.redirect_stdout(sys.stderr):
+        if started:
+            settings: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if address:
+                ray.init(address=address, **settings)
+            else:
+                ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **settings)
+        try:
+            yield ray
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def forwarded_environment() -> dict[str, str]:
+    """The driver's ``RETBENCH_*`` variables, for a Ray ``runtime_env``."""
+    return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
+
+
+def run_on_ray(job: GridJob, *, address: str | None = None, resources: Mapping[str, float] | None = None,
+               local_cpus: int | None = None) -> Iterator[CellOutcome]:
+    """Every cell as a Ray task, yielded as they finish (:func:`run_grid` restores the grid's
+    order), on :func:`ray_cluster` (``address``, or a local instance of ``local_cpus``)."""
     resources = dict(resources or {"cpu": 1})
-    options = {RAY_KEYWORDS[k]: v for k, v in resources.items() if k in RAY_KEYWORDS}
+    options: dict[str, Any] = {RAY_KEYWORDS[k]: v for k, v in resources.items() if k in RAY_KEYWORDS}
     custom = {k: v for k, v in resources.items() if k not in RAY_KEYWORDS}
     if custom:
         options["resources"] = custom
-    with contextlib.redirect_stdout(sys.stderr):  # Ray prints its workers' deaths on stdout, which holds --json
-        yield from _ray_outcomes(ray, job, address, options)
-
-
-def _ray_outcomes(ray: Any, job: GridJob, address: str | None, options: dict[str, Any]) -> Iterator[CellOutcome]:
-    started = not ray.is_initialized()
-    if started:
-        settings: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-        if address:
-            ray.init(address=address, **settings)
-        else:
-            ray.init(num_cpus=local_cpus, _node_ip_address="127.0.0.1", **settings)
-    try:
-        forwarded = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
-        task = ray.remote(_ray_cell).options(**options, max_retries=0, runtime_env={"env_vars": forwarded})
+    with ray_cluster(address, num_cpus=local_cpus) as ray:
+        task = ray.remote(_ray_cell).options(**options, max_retries=0,
+                                             runtime_env={"env_vars": forwarded_environment()})
         pending = {task.remote(i, config, job.plugins, str(job.cache_home), job.overwrite, job.records_dir, address): i
                    for i, config in enumerate(job.configs)}
         while pending:
@@ -150,9 +163,6 @@ def _ray_outcomes(ray: Any, job: GridJob, address: str | None, options: dict[str
             except Exception as exc:  # noqa: BLE001 - a worker that died is one failed cell
                 outcome = CellOutcome(index, job.configs[index], error=f"Ray task failed: {type(exc).__name__}: {exc}")
             yield outcome
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def run_grid(job: GridJob, *, executor: str, pm: Any, address: str | None = None,

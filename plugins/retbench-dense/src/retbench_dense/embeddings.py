@@ -1,7 +1,7 @@
 """Corpus embeddings on disk: one ``.npy`` file per shard of rows, memory-mapped on read.
 
 A shard file appears atomically once its rows are encoded, so a killed encode restarts at the
-first missing shard. With several devices, worker processes take the shards round-robin.
+first missing shard. With several devices, Ray actors take the shards round-robin (parallel.py).
 """
 
 from __future__ import annotations

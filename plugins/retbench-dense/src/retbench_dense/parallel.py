@@ -1,41 +1,56 @@
-"""Corpus encoding on several devices: one worker process per device, shards round-robin.
+"""Corpus encoding on several workers: one Ray actor per entry of ``devices``, shards
+round-robin.
 
-Each worker rebuilds the retriever from its parameters (and trained model folder, if any),
-so nothing but plain data crosses the process boundary; finished shards are files, so a
-killed multi-device encode resumes like a single-device one.
+Each actor rebuilds the retriever from its parameters (and trained model folder, if any) and
+holds the model while it encodes its shards. A memory-mapped corpus reaches the actors as its
+Arrow file's path (each maps the same file), so no table is copied; shards are the same files a
+single-process encode writes, so a killed encode resumes like a single-process one. Without a
+Ray instance to join, a local one is started on 127.0.0.1 for the encode.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from typing import Any
 
-from retbench import Corpus
+from retbench import Corpus, ray_cluster
 from retbench_dense.embeddings import EmbeddingStore, encode_shards
 
 
-def _worker(cls: type, params: dict[str, Any], model_dir: Any, corpus: Corpus, store: EmbeddingStore,
-            shards: list[int], device: str) -> None:
-    retriever = cls(**{**params, "device": device, "devices": None})
-    retriever.model_dir_ = model_dir
-    encode_shards(retriever.encode_passages, corpus, store, shards, dtype=retriever.embedding_dtype)
+class ShardEncoder:
+    """A Ray actor holding one copy of the encoder."""
+
+    def __init__(self, cls: type, params: dict[str, Any], model_dir: Any, device: str) -> None:
+        self.retriever = cls(**{**params, "device": device, "devices": None})
+        self.retriever.model_dir_ = model_dir
+
+    def encode(self, corpus: Corpus, store: EmbeddingStore, shards: list[int]) -> int:
+        encode_shards(self.retriever.encode_passages, corpus, store, shards, dtype=self.retriever.embedding_dtype)
+        return len(shards)
+
+
+def actor_options(device: str) -> dict[str, Any]:
+    """One CPU for a ``cpu`` worker (Ray then gives its torch one thread); one GPU, which Ray
+    picks and exposes as ``cuda:0``, for a ``cuda`` / ``cuda:N`` worker."""
+    return {"num_cpus": 0, "num_gpus": 1} if device.startswith("cuda") else {"num_cpus": 1}
 
 
 def encode_on_devices(retriever: Any, corpus: Corpus, store: EmbeddingStore, shards: list[int], *,
                       devices: list[str]) -> None:
-    context = multiprocessing.get_context("spawn")
-    workers = []
-    for rank, device in enumerate(devices):
-        mine = shards[rank :: len(devices)]
-        if mine:
-            process = context.Process(target=_worker, args=(
-                type(retriever), retriever.get_params(), getattr(retriever, "model_dir_", None), corpus, store,
-                mine, device))
-            process.start()
-            workers.append(process)
-    for process in workers:
-        process.join()
-    failed = [p.exitcode for p in workers if p.exitcode != 0]
+    with ray_cluster(num_cpus=sum(1 for d in devices if not d.startswith("cuda")) or None) as ray:
+        actor = ray.remote(ShardEncoder)
+        workers = [actor.options(**actor_options(device)).remote(
+            type(retriever), retriever.get_params(), getattr(retriever, "model_dir_", None),
+            "cuda:0" if device.startswith("cuda") else device) for device in devices]
+        jobs = [worker.encode.remote(corpus, store, shards[rank::len(devices)])
+                for rank, worker in enumerate(workers) if shards[rank::len(devices)]]
+        failed = []
+        for job in jobs:
+            try:
+                ray.get(job)
+            except Exception as exc:  # noqa: BLE001 - reported below, with the finished shards kept
+                failed.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        for worker in workers:
+            ray.kill(worker)
     if failed:
-        raise RuntimeError(f"{len(failed)} encoding worker(s) failed (exit codes {failed}); "
+        raise RuntimeError(f"{len(failed)} encoding worker(s) failed ({failed[0]}); "
                            "finished shards are kept, run again to resume")
