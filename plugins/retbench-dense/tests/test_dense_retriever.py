@@ -159,6 +159,9 @@ def test_several_devices_share_the_shards(retbench_tiny_bert, tmp_path):
     one.index(split.corpus, workdir=tmp_path / "one")
     two = DPR(model=str(retbench_tiny_bert), pooling="mean", shard_size=2, devices=["cpu", "cpu"])
     two.index(split.corpus, workdir=tmp_path / "two")
+    reports = two.encode_workers_  # one Ray actor per device, shards round-robin
+    assert [r["shards"] for r in reports] == [2, 1] and sum(r["rows"] for r in reports) == len(split.corpus)
+    assert all(r["peak_rss_mb"] > 0 for r in reports)
     for shard in range(3):
         np.testing.assert_allclose(np.load(tmp_path / "two" / "embeddings" / f"shard-{shard:06d}.npy"),
                                    np.load(tmp_path / "one" / "embeddings" / f"shard-{shard:06d}.npy"), atol=1e-5)

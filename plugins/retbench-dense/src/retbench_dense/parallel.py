@@ -10,6 +10,8 @@ Ray instance to join, a local one is started on 127.0.0.1 for the encode.
 
 from __future__ import annotations
 
+import resource
+import time
 from typing import Any
 
 from retbench import Corpus, ray_cluster
@@ -23,9 +25,13 @@ class ShardEncoder:
         self.retriever = cls(**{**params, "device": device, "devices": None})
         self.retriever.model_dir_ = model_dir
 
-    def encode(self, corpus: Corpus, store: EmbeddingStore, shards: list[int]) -> int:
+    def encode(self, corpus: Corpus, store: EmbeddingStore, shards: list[int]) -> dict[str, Any]:
+        """Encode ``shards``; report how many, the seconds and this worker's peak RSS."""
+        start = time.perf_counter()
         encode_shards(self.retriever.encode_passages, corpus, store, shards, dtype=self.retriever.embedding_dtype)
-        return len(shards)
+        rows = sum(stop - begin for begin, stop in map(store.bounds, shards))
+        return {"shards": len(shards), "rows": rows, "seconds": round(time.perf_counter() - start, 3),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 def actor_options(device: str) -> dict[str, Any]:
@@ -35,7 +41,8 @@ def actor_options(device: str) -> dict[str, Any]:
 
 
 def encode_on_devices(retriever: Any, corpus: Corpus, store: EmbeddingStore, shards: list[int], *,
-                      devices: list[str]) -> None:
+                      devices: list[str]) -> list[dict[str, Any]]:
+    """Encode the missing ``shards``; each worker's report (device, rows, seconds, peak RSS)."""
     with ray_cluster(num_cpus=sum(1 for d in devices if not d.startswith("cuda")) or None) as ray:
         actor = ray.remote(ShardEncoder)
         workers = [actor.options(**actor_options(device)).remote(
@@ -43,10 +50,10 @@ def encode_on_devices(retriever: Any, corpus: Corpus, store: EmbeddingStore, sha
             "cuda:0" if device.startswith("cuda") else device) for device in devices]
         jobs = [worker.encode.remote(corpus, store, shards[rank::len(devices)])
                 for rank, worker in enumerate(workers) if shards[rank::len(devices)]]
-        failed = []
-        for job in jobs:
+        failed, reports = [], []
+        for device, job in zip(devices, jobs):
             try:
-                ray.get(job)
+                reports.append({"device": device, **ray.get(job)})
             except Exception as exc:  # noqa: BLE001 - reported below, with the finished shards kept
                 failed.append(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         for worker in workers:
@@ -54,3 +61,4 @@ def encode_on_devices(retriever: Any, corpus: Corpus, store: EmbeddingStore, sha
     if failed:
         raise RuntimeError(f"{len(failed)} encoding worker(s) failed ({failed[0]}); "
                            "finished shards are kept, run again to resume")
+    return reports

@@ -297,7 +297,7 @@ class DenseRetriever(Component):
         if self.devices and len(self.devices) > 1 and missing:
             from retbench_dense.parallel import encode_on_devices
 
-            encode_on_devices(self, corpus, store, missing, devices=list(self.devices))
+            self.encode_workers_ = encode_on_devices(self, corpus, store, missing, devices=list(self.devices))
         else:
             encode_shards(self.encode_passages, corpus, store, missing, dtype=self.embedding_dtype,
                           description=f"encoding ({self.name})")
