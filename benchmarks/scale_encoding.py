@@ -112,18 +112,20 @@ def main() -> None:
     parser.add_argument("--model", default="offline:all-minilm-l6-v2")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--skip-grid", action="store_true")
+    parser.add_argument("--skip-encoding", action="store_true")
     args = parser.parse_args()
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    table = Table(title=f"Encoding {args.docs} SciFact passages (dpr, {args.model}, 128 tokens), "
-                        f"median of {args.repeats}")
-    for column in ("encoder", "threads", "docs/s", "ratio", "max |difference|"):
-        table.add_column(column, justify="right")
-    for row in encoding(args):
-        table.add_row(*row)
-    console.print(table)
+    if not args.skip_encoding:
+        table = Table(title=f"Encoding {args.docs} SciFact passages (dpr, {args.model}, 128 tokens), "
+                            f"median of {args.repeats}")
+        for column in ("encoder", "threads", "docs/s", "ratio", "max |difference|"):
+            table.add_column(column, justify="right")
+        for row in encoding(args):
+            table.add_row(*row)
+        console.print(table)
     if args.skip_grid:
         return
     sequential, parallel = grid("local"), grid("ray")

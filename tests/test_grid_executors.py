@@ -109,3 +109,11 @@ def test_cell_resources_parse_and_bad_ones_are_one_line_errors(tmp_path):
             parse_resources(bad)
     result = grid(tmp_path, "grid", "--retriever", "reverse", "--dataset", "sample", "--cell-resources", "cpu=1")
     assert result.exit_code != 0 and "need --executor ray" in str(result.exception)
+
+
+def test_cells_sharing_an_index_are_submitted_apart():
+    from retbench.engine.config import RunConfig
+    from retbench.engine.executors import submission_order
+
+    cells = [RunConfig(retriever=r, dataset="sample", k=k) for r in ("bm25", "reverse") for k in (10, 100, 1000)]
+    assert submission_order(cells) == [0, 3, 1, 4, 2, 5], "every index's first cell before any second one"

@@ -11,11 +11,12 @@ multi-node cluster must be a shared filesystem (docs/scale.md).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,19 @@ def forwarded_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
 
 
+def submission_order(configs: Sequence[RunConfig]) -> list[int]:
+    """Cells in the order to submit them: those differing only in ``k`` share their index, and a
+    second one started beside the first would wait for its lock holding a CPU, so the first cell
+    of every such group goes first, then the second of each, and so on."""
+    rank: dict[int, tuple[int, int]] = {}
+    seen: dict[str, int] = {}
+    for i, config in enumerate(configs):
+        group = json.dumps(replace(config, k=1).to_dict(), sort_keys=True, default=str)
+        rank[i] = (seen.get(group, 0), i)
+        seen[group] = seen.get(group, 0) + 1
+    return sorted(rank, key=rank.__getitem__)
+
+
 def run_on_ray(job: GridJob, *, address: str | None = None, resources: Mapping[str, float] | None = None,
                local_cpus: int | None = None) -> Iterator[CellOutcome]:
     """Every cell as a Ray task, yielded as they finish (:func:`run_grid` restores the grid's
@@ -153,8 +167,9 @@ def run_on_ray(job: GridJob, *, address: str | None = None, resources: Mapping[s
     with ray_cluster(address, num_cpus=local_cpus) as ray:
         task = ray.remote(_ray_cell).options(**options, max_retries=0,
                                              runtime_env={"env_vars": forwarded_environment()})
-        pending = {task.remote(i, config, job.plugins, str(job.cache_home), job.overwrite, job.records_dir, address): i
-                   for i, config in enumerate(job.configs)}
+        pending = {task.remote(i, job.configs[i], job.plugins, str(job.cache_home), job.overwrite, job.records_dir,
+                               address): i
+                   for i in submission_order(job.configs)}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             index = pending.pop(done[0])
