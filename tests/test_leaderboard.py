@@ -279,3 +279,12 @@ def test_labels_show_the_arguments_of_an_injector_the_reader_implies(retbench_ca
                for count in (1, 2)]
     labels = build_board(records, answer_metrics={"EM", "F1"}).labels
     assert sorted(labels) == ["counting + echo-first (count=1)", "counting + echo-first (count=2)"]
+
+
+def test_a_label_shows_a_cache_path_argument_by_its_last_parts(retbench_cache):
+    from retbench.reporting.leaderboard import system_label
+
+    record = evaluate(RunConfig(dataset="mock", retriever="counting"), pm=make_plugin_manager(), cache=retbench_cache)
+    record.config["retriever_args"] = {"init": "/home/u/.cache/retbench/fit/" + "ab12" * 16 + "/work",
+                                       "model": "/home/u/.cache/retbench/models/pruned/pruned-1873386bbe", "dim": 8}
+    assert system_label(record) == "counting (dim=8, init=…/fit/ab12ab12ab, model=…/pruned/pruned-1873386bbe)"

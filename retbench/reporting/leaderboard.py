@@ -18,7 +18,7 @@ import re
 import tomllib
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -60,8 +60,20 @@ SHARED_NOTE = "Settings shared by every row with that component, left out of the
 PER_TYPE = re.compile(r"^(?P<base>.+) \[(?P<type>[^\]]+)\]$")
 
 
+HEX_KEY = re.compile(r"^[0-9a-f]{16,}$")
+
+
+def _value_text(value: Any) -> str:
+    """An argument as a table shows it: an absolute path (a model in the cache, a trained run's
+    folder) by its last two meaningful parts, cache keys cut to 10 characters."""
+    if not (isinstance(value, str) and PurePosixPath(value).is_absolute()):
+        return str(value)
+    parts = [p[:10] if HEX_KEY.match(p) else p for p in PurePosixPath(value).parts[1:] if p != "work"]
+    return "…/" + "/".join(parts[-2:])
+
+
 def _args_text(args: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(args.items()))
+    return ", ".join(f"{k}={_value_text(v)}" for k, v in sorted(args.items()))
 
 
 def _component_name(record: RunRecord, role: str) -> str | None:
