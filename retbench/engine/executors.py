@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,6 +25,7 @@ from retbench import progress
 from retbench.data.types import RunRecord
 from retbench.engine.cache import Cache
 from retbench.engine.config import RunConfig
+from retbench.engine.evaluate import LOCAL_EXECUTOR, evaluate
 from retbench.errors import ConfigError, RetbenchError
 from retbench.host.manager import get_plugin_manager
 
@@ -65,25 +67,23 @@ class GridJob:
     labels: Sequence[str] = field(default_factory=list)
 
 
+RESOURCE = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.-]*)\s*=\s*(?P<value>\d+(\.\d*)?|\.\d+)\s*$")
+
+
 def parse_resources(text: str | None) -> dict[str, float]:
     """``cpu=1,gpu=0,accelerator=2`` -> ``{"cpu": 1.0, "gpu": 0.0, "accelerator": 2.0}``."""
     resources: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
-        name, sep, value = part.partition("=")
-        try:
-            resources[name.strip()] = float(value)
-        except ValueError:
-            raise ConfigError(f"--cell-resources: '{part}' is not NAME=NUMBER (e.g. cpu=1,gpu=0)") from None
-        if not sep or not name.strip() or resources[name.strip()] < 0:
+        match = RESOURCE.match(part)
+        if match is None:
             raise ConfigError(f"--cell-resources: '{part}' is not NAME=NUMBER (e.g. cpu=1,gpu=0)")
+        resources[match["name"]] = float(match["value"])
     return resources
 
 
 def run_cell(index: int, config: RunConfig, *, plugins: PluginSource, cache_home: str, overwrite: str,
              records_dir: str | None, executor: Mapping[str, Any], pm: Any = None) -> CellOutcome:
     """One cell, its failure caught and kept as a one-line message."""
-    from retbench.engine.evaluate import evaluate
-
     try:
         pm = pm or get_plugin_manager(block=plugins.block, plugins_dir=plugins.plugins_dir)
         record = evaluate(config, pm=pm, cache=Cache(cache_home, overwrite=overwrite), records_dir=records_dir,
@@ -99,7 +99,7 @@ def run_local(job: GridJob, *, pm: Any) -> Iterator[CellOutcome]:
     """The cells one after another in this process, with the driver's plugin manager."""
     for index, config in enumerate(job.configs):
         yield run_cell(index, config, plugins=job.plugins, cache_home=str(job.cache_home), overwrite=job.overwrite,
-                       records_dir=job.records_dir, executor={"name": "local"}, pm=pm)
+                       records_dir=job.records_dir, executor=LOCAL_EXECUTOR, pm=pm)
 
 
 def _ray_cell(index: int, config: RunConfig, plugins: PluginSource, cache_home: str, overwrite: str, records_dir: str | None,
@@ -155,16 +155,16 @@ def submission_order(configs: Sequence[RunConfig]) -> list[int]:
     return sorted(rank, key=rank.__getitem__)
 
 
-def run_on_ray(job: GridJob, *, address: str | None = None, resources: Mapping[str, float] | None = None,
-               local_cpus: int | None = None) -> Iterator[CellOutcome]:
+def run_on_ray(job: GridJob, *, address: str | None = None,
+               resources: Mapping[str, float] | None = None) -> Iterator[CellOutcome]:
     """Every cell as a Ray task, yielded as they finish (:func:`run_grid` restores the grid's
-    order), on :func:`ray_cluster` (``address``, or a local instance of ``local_cpus``)."""
+    order), on :func:`ray_cluster` (``address``, or a local instance of every CPU)."""
     resources = dict(resources or {"cpu": 1})
     options: dict[str, Any] = {RAY_KEYWORDS[k]: v for k, v in resources.items() if k in RAY_KEYWORDS}
     custom = {k: v for k, v in resources.items() if k not in RAY_KEYWORDS}
     if custom:
         options["resources"] = custom
-    with ray_cluster(address, num_cpus=local_cpus) as ray:
+    with ray_cluster(address) as ray:
         task = ray.remote(_ray_cell).options(**options, max_retries=0,
                                              runtime_env={"env_vars": forwarded_environment()})
         pending = {task.remote(i, job.configs[i], job.plugins, str(job.cache_home), job.overwrite, job.records_dir,

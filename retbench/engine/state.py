@@ -235,10 +235,10 @@ class RunState:
     def fit_component(self, role: str, stage: Stage, train: DatasetSplit, **kwargs: Any) -> dict[str, Any]:
         with attributed(self.who(role), "fit"):
             report = getattr(self.c, role).fit(train, workdir=stage.workdir, **kwargs)
-        problems = fit_report_problems({} if report is None else report)
+        report = {} if report is None else report
+        problems = fit_report_problems(report)
         if problems:
             raise ComponentError(f"{self.who(role)} returned an unusable fit report: {'; '.join(problems)}")
-        report = report or {}
         return {"train": {"name": train.name, "split": train.split, "revision": train.revision,
                           "queries": len(train.queries)},
                 "model": str(stage.workdir), **report}

@@ -48,10 +48,10 @@ def encode_on_devices(retriever: Any, corpus: Corpus, store: EmbeddingStore, sha
         workers = [actor.options(**actor_options(device)).remote(
             type(retriever), retriever.get_params(), getattr(retriever, "model_dir_", None),
             "cuda:0" if device.startswith("cuda") else device) for device in devices]
-        jobs = [worker.encode.remote(corpus, store, shards[rank::len(devices)])
-                for rank, worker in enumerate(workers) if shards[rank::len(devices)]]
+        jobs = [(device, worker.encode.remote(corpus, store, shards[rank::len(devices)]))
+                for rank, (device, worker) in enumerate(zip(devices, workers)) if shards[rank::len(devices)]]
         failed, reports = [], []
-        for device, job in zip(devices, jobs):
+        for device, job in jobs:
             try:
                 reports.append({"device": device, **ray.get(job)})
             except Exception as exc:  # noqa: BLE001 - reported below, with the finished shards kept
