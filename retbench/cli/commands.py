@@ -90,7 +90,7 @@ def cli(ctx: click.Context, plugins_dir: str | None, block_plugin: tuple[str, ..
     _state(ctx)
 
 
-def _evaluate_all(state: State, configs: list[Any], params: dict[str, Any]) -> None:
+def _evaluate_all(state: State, configs: list[Any], params: dict[str, Any], workers: Any = None) -> None:
     from retbench.engine.evaluate import evaluate
 
     cache = state.cache(params["overwrite"])
@@ -98,18 +98,35 @@ def _evaluate_all(state: State, configs: list[Any], params: dict[str, Any]) -> N
     records = []
     with out.progress_reporting(not (params["quiet"] or params["as_json"])):
         for config in configs:
-            records.append(evaluate(config, pm=state.pm, cache=cache, records_dir=params["save_record"]))
+            records.append(evaluate(config, pm=state.pm, cache=cache, records_dir=params["save_record"],
+                                    workers=workers))
     out.report_runs(records, quiet=params["quiet"], as_json=params["as_json"])
 
 
 @cli.command()
 @run_options
+@click.option("--workers", type=int, default=None,
+              help="Ray actors computing the generation-bound work (answer and rerank shards, training-data "
+                   "generation); a smaller --shard-size spreads it.")
+@click.option("--ray-address", help="With --workers: join this Ray cluster (default: a local one on 127.0.0.1).")
+@click.option("--worker-resources", help="With --workers: Ray resources per actor, e.g. cpu=1,gpu=0 (default "
+                                         "cpu=1; cpu also sets its threads).")
 @click.pass_obj
-def run(state: State, **params: Any) -> None:
+def run(state: State, workers: int | None, ray_address: str | None, worker_resources: str | None,
+        **params: Any) -> None:
     """Run one retriever and/or reader on one dataset and score it."""
     from retbench.engine.config import RunConfig
 
-    _evaluate_all(state, [RunConfig(**config_values(params))], params)
+    plan = None
+    if workers is not None:
+        from retbench.engine.executors import PluginSource, parse_resources
+        from retbench.engine.workers import WorkerPlan
+
+        plan = WorkerPlan(workers, ray_address, parse_resources(worker_resources or "cpu=1", option="--worker-resources"),
+                          PluginSource(state.plugins_dir, tuple(state.block)))
+    elif ray_address or worker_resources:
+        raise ConfigError("--ray-address and --worker-resources need --workers")
+    _evaluate_all(state, [RunConfig(**config_values(params))], params, workers=plan)
 
 
 @cli.command()

@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from retbench.attribution import notify
 from retbench.engine.cache import Cache, stage_key
+from retbench.engine.capabilities import hand_augment_generator
 from retbench.engine.config import RunConfig
 from retbench.engine.default_fit import with_default_fit_split
 from retbench.engine.names import ANSWER, FIT_INJECTOR, FIT_STAGES, INDEX, RERANK, SEARCH, TRAINING_STAGES
@@ -28,6 +29,9 @@ from retbench.engine.resolve import make_dataset, resolve
 from retbench.metrics.scoring import check_metric_names, metric_names, score
 from retbench.data.types import Answer, DatasetSplit, Run, RunRecord
 
+if TYPE_CHECKING:
+    from retbench.engine.workers import WorkerPlan
+
 LOCAL_EXECUTOR = {"name": "local"}
 
 
@@ -38,10 +42,12 @@ def evaluate(
     cache: Cache | None = None,
     records_dir: str | Path | None = None,
     executor: Mapping[str, Any] | None = None,
+    workers: WorkerPlan | None = None,
 ) -> RunRecord:
     """Run one configuration end to end and return its record (also saved in the cache).
     ``executor`` describes where it ran (``retbench grid --executor``), kept in the record's
-    environment; by default ``{"name": "local"}``."""
+    environment; by default ``{"name": "local"}``. ``workers``: Ray actors computing the
+    generation-bound work (:mod:`retbench.engine.workers`), named in the environment too."""
     pm = pm or get_plugin_manager()
     cache = cache or Cache()
     registries = collect_registries(pm)
@@ -49,7 +55,8 @@ def evaluate(
     components = resolve(config, registries, pm, fingerprints=False)
     members = getattr(components.dataset, "members", lambda: [])()
     if members:
-        return _evaluate_members(config, members, pm=pm, cache=cache, records_dir=records_dir, executor=executor)
+        return _evaluate_members(config, members, pm=pm, cache=cache, records_dir=records_dir, executor=executor,
+                                 workers=workers)
     config = with_default_fit_split(config, components.injector,
                                     getattr(components.dataset, "default_split", "test"))
     secrets = secrets_of([components.dataset, components.retriever, components.reranker, components.reader,
@@ -60,7 +67,7 @@ def evaluate(
     components.add_fingerprints()
     split = state.split
     state.plan_training()
-    state.walk(STAGES)
+    _walk(state, workers)
     run, answers = state.run, state.answers
     names = metric_names(config.metrics, split, registries, retrieval=run is not None,
                          answers=answers is not None)
@@ -92,7 +99,8 @@ def evaluate(
         metrics=scores.metrics,
         cost=cost,
         stages=state.stages,
-        environment={**describe_environment(pm), "executor": dict(executor or LOCAL_EXECUTOR)},
+        environment={**describe_environment(pm), "executor": dict(executor or LOCAL_EXECUTOR),
+                     **({"workers": workers.describe()} if workers is not None else {})},
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         higher_is_better=scores.higher_is_better,
         per_query=scores.per_query,
@@ -105,13 +113,33 @@ def evaluate(
     return record
 
 
+def _walk(state: RunState, plan: WorkerPlan | None) -> None:
+    """Every stage, with the Ray workers of ``plan`` (started on first use) when given."""
+    if plan is None:
+        state.walk(STAGES)
+        return
+    from retbench.engine.workers import RayWorkers
+
+    state.workers = RayWorkers(plan, state.config, state.cache.home)
+    c = state.c
+    hand_augment_generator([c.reader, c.injector, c.negatives], state.data_generator())
+    try:
+        state.walk(STAGES)
+    finally:
+        state.workers.close()
+        state.workers = None
+        hand_augment_generator([c.reader, c.injector, c.negatives], c.augment_generator)
+
+
 def _evaluate_members(config: RunConfig, members: list[str], *, pm: RetbenchPluginManager, cache: Cache,
-                      records_dir: str | Path | None, executor: Mapping[str, Any] | None) -> RunRecord:
+                      records_dir: str | Path | None, executor: Mapping[str, Any] | None,
+                      workers: WorkerPlan | None = None) -> RunRecord:
     """A dataset made of parts (CQADupStack's forums): run each, report the mean of their
     scores (each part weighs the same, whatever its number of queries). Observers see the whole
     run's start and finish around its parts' own pairs."""
     notify(pm, "retbench_run_start", config=redact(config.to_dict()))
-    parts = [evaluate(replace(config, dataset=member), pm=pm, cache=cache, executor=executor) for member in members]
+    parts = [evaluate(replace(config, dataset=member), pm=pm, cache=cache, executor=executor, workers=workers)
+             for member in members]
     first = parts[0]
     names = [n for n in first.metrics if all(n in p.metrics for p in parts)]
     name = config.dataset.partition(":")[0]

@@ -70,13 +70,13 @@ class GridJob:
 RESOURCE = re.compile(r"^\s*(?P<name>[A-Za-z_][\w.-]*)\s*=\s*(?P<value>\d+(\.\d*)?|\.\d+)\s*$")
 
 
-def parse_resources(text: str | None) -> dict[str, float]:
+def parse_resources(text: str | None, *, option: str = "--cell-resources") -> dict[str, float]:
     """``cpu=1,gpu=0,accelerator=2`` -> ``{"cpu": 1.0, "gpu": 0.0, "accelerator": 2.0}``."""
     resources: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         match = RESOURCE.match(part)
         if match is None:
-            raise ConfigError(f"--cell-resources: '{part}' is not NAME=NUMBER (e.g. cpu=1,gpu=0)")
+            raise ConfigError(f"{option}: '{part}' is not NAME=NUMBER (e.g. cpu=1,gpu=0)")
         resources[match["name"]] = float(match["value"])
     return resources
 

@@ -37,7 +37,10 @@ class StageSpec:
     (they may consult the components); ``compute(state, stage)``: write the outputs into the
     stage's folder or shards and return the manifest; ``load(state, stage, manifest, cached)``:
     put the outputs into the state. A ``lazy`` stage (the index) runs only when another stage's
-    computation asks for it (``state.require``), so a fully cached run never loads an index."""
+    computation asks for it (``state.require``), so a fully cached run never loads an index.
+    ``shard_work(state)``: the function computing one query shard of a stage made of them,
+    declared by the generation-bound stages whose shards Ray workers may compute
+    (:mod:`retbench.engine.workers`); it needs only the stages before it."""
 
     name: str
     needed: Callable[[RunState], bool]
@@ -45,6 +48,7 @@ class StageSpec:
     compute: Callable[[RunState, Stage], dict[str, Any]]
     load: Callable[[RunState, Stage, dict[str, Any], bool], None]
     lazy: bool = False
+    shard_work: Callable[[RunState], Callable[[list[str]], Any]] | None = None
 
 
 # --- augment --------------------------------------------------------------------------------------
@@ -60,7 +64,7 @@ def _augment(state: RunState, stage: Stage) -> dict[str, Any]:
     items, counts = [], {}
     for augmenter in state.c.augmenters:
         with attributed(state.who(f"augmenter:{augmenter.name}"), "augment"):
-            made = augmenter.augment(state.train.corpus, generator=state.c.augment_generator,
+            made = augmenter.augment(state.train.corpus, generator=state.data_generator(),
                                      workdir=state.generation_cache)
         counts[augmenter.name] = {"items": len(made), **getattr(augmenter, "last_counts_", {}),
                                   **({"prompts": augmenter.last_prompts_}
@@ -218,7 +222,7 @@ def _rerank_key(state: RunState) -> dict[str, Any]:
     return {"search": state.stages[SEARCH]["key"], "reranker": state.identity("reranker"), "rerank_k": rerank_k(state)}
 
 
-def _rerank(state: RunState, stage: Stage) -> dict[str, Any]:
+def _rerank_work(state: RunState) -> Callable[[list[str]], Run]:
     """The reranker's scores for each query's top ``--rerank-k`` candidates; the rest of the
     retriever's list is dropped, as BEIR's reranking evaluation does."""
     k = rerank_k(state)
@@ -232,8 +236,12 @@ def _rerank(state: RunState, stage: Stage) -> dict[str, Any]:
             scored = state.c.reranker.rerank({q: split.queries[q] for q in shard}, passages)
         return checked_reranking(scored, candidates, who=state.who("reranker"))
 
-    shards = state.sharded(stage, rerank_shard, "reranking")
-    return {"queries": len(split.queries), "pairs": sum(len(r) for shard in shards for r in shard.values()),
+    return rerank_shard
+
+
+def _rerank(state: RunState, stage: Stage) -> dict[str, Any]:
+    shards = state.sharded(stage, _rerank_work(state), "reranking")
+    return {"queries": len(state.split.queries), "pairs": sum(len(r) for shard in shards for r in shard.values()),
             "shards": len(shards), "shard_size": state.config.shard_size}
 
 
@@ -251,7 +259,7 @@ def _answer_key(state: RunState) -> dict[str, Any]:
             "queries": state.dataset_key}
 
 
-def _answer(state: RunState, stage: Stage) -> dict[str, Any]:
+def _answer_work(state: RunState) -> Callable[[list[str]], dict[str, Any]]:
     reader, injector, split, run = state.c.reader, state.c.injector, state.split, state.run
     read_k, inject_dir = state.read_k(), state.inject_dir()
 
@@ -270,7 +278,11 @@ def _answer(state: RunState, stage: Stage) -> dict[str, Any]:
                 "injection_bytes": sum(i.nbytes for i in injections.values()),
                 "injection_costs": {q: i.cost for q, i in injections.items() if i.cost}}
 
-    shards = state.sharded(stage, answer_shard, "answering")
+    return answer_shard
+
+
+def _answer(state: RunState, stage: Stage) -> dict[str, Any]:
+    shards = state.sharded(stage, _answer_work(state), "answering")
     costs = {q: c for shard in shards for q, c in shard.get("injection_costs", {}).items()}
     return {"shards": len(shards), "shard_size": state.config.shard_size,
             "injection_bytes": sum(shard["injection_bytes"] for shard in shards), **injection_cost_summary(costs)}
@@ -290,7 +302,8 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec(FIT_INJECTOR, lambda s: s.trains("injector"), _fit_injector_key, _fit_injector, _load_fit_injector),
     StageSpec(INDEX, lambda s: s.c.retriever is not None, _index_key, _index, _load_index, lazy=True),
     StageSpec(SEARCH, lambda s: s.c.retriever is not None, _search_key, _search, _load_search),
-    StageSpec(RERANK, lambda s: s.c.reranker is not None, _rerank_key, _rerank, _load_rerank),
-    StageSpec(ANSWER, lambda s: s.c.reader is not None, _answer_key, _answer, _load_answer),
+    StageSpec(RERANK, lambda s: s.c.reranker is not None, _rerank_key, _rerank, _load_rerank,
+              shard_work=_rerank_work),
+    StageSpec(ANSWER, lambda s: s.c.reader is not None, _answer_key, _answer, _load_answer, shard_work=_answer_work),
 )
 BY_NAME = {spec.name: spec for spec in STAGES}

@@ -37,7 +37,8 @@ def _queries_fingerprint(split: DatasetSplit) -> str:
     return digest.hexdigest()
 
 
-def _shards(items: list[str], size: int) -> list[list[str]]:
+def query_shards(items: list[str], size: int) -> list[list[str]]:
+    """The query ids in shards of ``size`` (one empty shard for none)."""
     return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
 
@@ -64,6 +65,7 @@ class RunState:
         self.injection_bytes = 0
         self.run: Run | None = None
         self.answers: list[Answer] | None = None
+        self.workers: Any = None  # RayWorkers computing generation-bound shards (``--workers``)
 
     # --- walking ----------------------------------------------------------------------------------
 
@@ -101,10 +103,17 @@ class RunState:
         spec.load(self, stage, manifest, cached)
 
     def sharded(self, stage: Stage, work: Callable[[list[str]], Any], description: str) -> list[Any]:
-        """Compute the split's missing query shards (one file each, written atomically); return all."""
+        """Compute the split's missing query shards (one file each, written atomically); return
+        all. With ``--workers`` a stage declaring ``shard_work`` has its missing shards computed
+        by the Ray workers first."""
         size = self.config.shard_size
+        shards = query_shards(list(self.split.queries), size)
+        if self.workers is not None and BY_NAME[stage.name].shard_work is not None:
+            missing = [i for i in range(len(shards)) if not stage.shard_path(i, size).is_file()]
+            if missing:
+                self.workers.shards(stage, missing, size, description)
         results = []
-        for index, shard in enumerate(progress.track(_shards(list(self.split.queries), size), description=description)):
+        for index, shard in enumerate(progress.track(shards, description=description)):
             value = stage.resumable_shard(index, size)
             if value is None:
                 value = work(shard)
@@ -187,6 +196,16 @@ class RunState:
 
     def augment_recipe(self) -> str:
         return ",".join(a.name for a in self.c.augmenters)
+
+    def data_generator(self) -> Any:
+        """The generator writing training data: the run's, or with ``--workers`` its calls
+        split over the Ray workers."""
+        generator = self.c.augment_generator
+        if self.workers is None or generator is None:
+            return generator
+        from retbench.engine.workers import PooledGenerator
+
+        return PooledGenerator(generator, self.workers)
 
     @property
     def generation_cache(self) -> Path:

@@ -4,7 +4,7 @@ import os
 import time
 
 from retbench import hookimpl
-from retbench.testing.mocks import CountingRetriever, MockPlugin
+from retbench.testing.mocks import CountingRetriever, EchoReader, MockPlugin
 
 _mocks = MockPlugin()
 
@@ -14,9 +14,24 @@ def retbench_register_datasets(register):
     _mocks.retbench_register_datasets(register)
 
 
+class LoggingEchoReader(EchoReader):
+    """``echo`` that logs "answer <pid> <qids>" to $RETBENCH_TEST_CALLS for each call, and
+    fails on the query named by $RETBENCH_TEST_FAIL_ON (for tests of the Ray workers)."""
+
+    name = "logging-echo"
+
+    def answer(self, queries, injections):
+        if os.environ.get("RETBENCH_TEST_FAIL_ON") in queries:
+            raise ValueError(f"cannot answer {os.environ['RETBENCH_TEST_FAIL_ON']}")
+        with open(os.environ["RETBENCH_TEST_CALLS"], "a") as handle:
+            handle.write(f"answer {os.getpid()} {','.join(queries)}\n")
+        return super().answer(queries, injections)
+
+
 @hookimpl
 def retbench_register_readers(register):
     _mocks.retbench_register_readers(register)
+    register(LoggingEchoReader)
 
 
 @hookimpl

@@ -142,3 +142,49 @@ def test_a_lora_component_refuses_ct2_and_names_hf(tiny):
     assert "reader 'prag'" in message and "generator 'ct2' cannot" in message and "--generator hf" in message
     assert getattr(gen, "lm_", None) is None  # refused before anything was loaded
     check_generator([("reader", Parametric())], HFGenerator(model=str(tiny)), alternatives=[CT2Generator])
+
+
+def test_a_shared_prompt_prefix_run_once_gives_the_same_answers(tiny):
+    prompts = [f"answer briefly. the nile and the amazon are rivers. question {p}" for p in PROMPTS]
+    shared = ct2(tiny, max_new_tokens=6, batch_size=3)
+    assert shared.generate(prompts) == ct2(tiny, max_new_tokens=6, batch_size=3, shared_prefix=False).generate(prompts)
+    assert ct2(tiny).fingerprint()["shared_prefix"] is True
+
+
+def test_shared_prefix_length_leaves_every_row_a_token_of_its_own():
+    from retbench_readers.ct2_generator import shared_prefix_length
+
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 5]]) == 2
+    assert shared_prefix_length([[1, 2], [1, 2, 3]]) == 1
+    assert shared_prefix_length([[1, 2, 3]]) == 0
+
+
+def test_the_cpu_instruction_set_is_the_widest_the_cpu_reports_and_enters_the_identity(tiny, tmp_path, monkeypatch):
+    from retbench_readers.ct2_generator import widest_cpu_isa
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor : 0\nflags : fpu sse avx avx2 fma avx512f avx512bw avx512dq avx512vl\n")
+    assert widest_cpu_isa(cpuinfo) == "AVX512"
+    cpuinfo.write_text("flags : fpu sse avx avx2 fma avx512f\n")
+    assert widest_cpu_isa(cpuinfo) == "AVX2"
+    assert widest_cpu_isa(tmp_path / "missing") is None
+    monkeypatch.delenv("CT2_FORCE_CPU_ISA", raising=False)
+    assert ct2(tiny, cpu_isa="AVX2").fingerprint()["cpu_isa"] == "AVX2"
+    assert ct2(tiny, cpu_isa="engine").fingerprint()["cpu_isa"] == "engine"
+    monkeypatch.setenv("CT2_FORCE_CPU_ISA", "AVX")
+    assert ct2(tiny, cpu_isa="AVX2").fingerprint()["cpu_isa"] == "AVX", "the engine's variable wins"
+    with pytest.raises(ConfigError, match="cpu_isa must be one of auto, engine, AVX512, AVX2, AVX"):
+        ct2(tiny, cpu_isa="SSE").validate()
+
+
+def test_batches_decoded_in_parallel_give_the_answers_of_one_batch_at_a_time(tiny):
+    prompts = PROMPTS * 3
+    word = ct2(tiny, max_new_tokens=12).generate([PROMPTS[0]])[0].split()[1]
+    settings = {"max_new_tokens": 12, "batch_size": 2, "stop": [word]}
+    parallel = ct2(tiny, parallel_batches=3, threads=3, **settings)
+    assert parallel.generate(prompts) == ct2(tiny, parallel_batches=1, **settings).generate(prompts)
+    assert parallel.lm_.num_generators == 3, "three batches decoded at once"
+    sampled = {"temperature": 1.0, "seed": 3, "max_new_tokens": 8, "batch_size": 1, "parallel_batches": 3}
+    assert ct2(tiny, **sampled).generate(prompts) == ct2(tiny, **sampled).generate(prompts), "seeded: repeatable"
+    with pytest.raises(ConfigError, match="parallel_batches must be auto or an integer >= 1"):
+        ct2(tiny, parallel_batches=0).validate()

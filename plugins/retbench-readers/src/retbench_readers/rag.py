@@ -10,7 +10,10 @@ the parametric readers share one template that differs only by the passages (the
 with the template's answer prefix ("The answer is") and the answer extracted as the
 reference evaluates it. ``training_text`` is the same prompt with its answer, for methods
 that train the generator to answer (PRAG, DyPRAG). ``max_new_tokens`` defaults to the
-generator's own setting.
+generator's own setting. ``batch_size``: questions per generator call; by default (None)
+every question of the shard in one call, so the generator groups prompts of similar length
+into its own batches (CTranslate2 feeds the part of a prompt longer than its batch's shortest
+one token by token, so mixed lengths cost it up to 3x) and decodes several at once.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class RagReader(Component):
     default_generator = "hf"
 
     def __init__(self, k: int = 3, mode: str = "rag", template: str = "direct", answer_prefix: str = "auto",
-                 extraction: str = "auto", max_new_tokens: int | None = None, batch_size: int = 8) -> None:
+                 extraction: str = "auto", max_new_tokens: int | None = None, batch_size: int | None = None) -> None:
         self.k = k
         self.mode = mode
         self.template = template
@@ -101,8 +104,9 @@ class RagReader(Component):
         results: dict[str, tuple[str, dict[str, int]]] = {}
         plain = [q for q in qids if getattr(injections.get(q), "payload", None) is None]
         online: dict[str, dict[str, float]] = {}
-        for start in range(0, len(plain), self.batch_size):
-            batch = plain[start : start + self.batch_size]
+        size = self.batch_size or max(1, len(plain))
+        for start in range(0, len(plain), size):
+            batch = plain[start : start + size]
             began = time.perf_counter()
             results.update(zip(batch, self._generate([prompts[q] for q in batch])))
             online.update({q: {"generate": (time.perf_counter() - began) / len(batch)} for q in batch})

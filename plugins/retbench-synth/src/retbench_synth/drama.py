@@ -172,9 +172,10 @@ class DramaAugmenter(BuildsComponents, Component):
                                                    prompt_version=PROMPT_VERSION, **settings)[:24]
 
     def generated(self, passages: Sequence[Passage], folder: Path, make: Callable[[list[Passage]], list[Any]],
-                  chunk: int = 16) -> dict[str, Any]:
-        """{passage id: output}; cached outputs are read, the others made ``chunk`` at a time and
-        written one file per passage as soon as their chunk is done."""
+                  chunk: int = 64) -> dict[str, Any]:
+        """{passage id: output}; cached outputs are read, the others made ``chunk`` at a time (one
+        generator call, which batches prompts of similar length together) and written one file
+        per passage as soon as their chunk is done."""
         folder.mkdir(parents=True, exist_ok=True)
 
         def path(passage: Passage) -> Path:

@@ -195,15 +195,16 @@ class SynegNegatives(BuildsComponents, Component):
                                          default=str).encode()).hexdigest()[:32]
 
     def write_negatives(self, items: Sequence[Mapping[str, Any]], *, corpus: Corpus, generator: Any,
-                        workdir: Path, chunk: int = 16) -> dict[str, Passage]:
+                        workdir: Path, chunk: int = 64) -> dict[str, Passage]:
         """{qid: synthetic negative}; one cached file per (query, positive) pair and, with
-        ``verify``, one per verdict; missing ones are made ``chunk`` at a time."""
+        ``verify``, one per verdict; missing ones are made ``chunk`` at a time (a call of
+        that many prompts lets the generator batch prompts of similar length together)."""
         workdir.mkdir(parents=True, exist_ok=True)
         positives = {p.id: p for p in corpus.get(sorted({i["positives"][0] for i in items}))}
         keys = {i["qid"]: self.pair_key(i, generator) for i in items}
         written = self._cached(workdir, items, keys, ".json",
                                lambda part: self._write_chunk([(i, positives[i["positives"][0]]) for i in part],
-                                                              generator))
+                                                              generator), chunk=chunk)
         too_short = {i["qid"] for i in items if written[i["qid"]]["status"] == "kept"
                      and len(written[i["qid"]]["negative"].split()) < self.min_words}
         verdicts: dict[str, dict[str, Any]] = {}
@@ -212,7 +213,7 @@ class SynegNegatives(BuildsComponents, Component):
             suffix = "." + hashlib.sha256(json.dumps([VERIFY_PROMPT, self.retries, self.prefill,
                                                       self.max_new_tokens]).encode()).hexdigest()[:12] + ".verify.json"
             verdicts = self._cached(workdir, usable, keys, suffix,
-                                    lambda part: self._verify_chunk(part, written, generator))
+                                    lambda part: self._verify_chunk(part, written, generator), chunk=chunk)
         counts = {"kept": 0, "malformed": 0, "too_short": 0, "revised": 0, "rejected_by_verification": 0}
         negatives = {}
         seconds = 0.0
