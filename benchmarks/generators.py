@@ -10,7 +10,9 @@ passages a prompt is ~480 tokens and prefill dominates; ``--passages 0`` (closed
 tokens) measures decoding. After one
 untimed warm-up each, the settings run interleaved ``--repeats`` times (a shared machine's
 drifts then hit all of them); the table gives medians of questions/s and generated tokens/s,
-the ratio to `hf`, and how many of the generations equal `hf`'s exactly.
+the ratio to `hf`, and how many of the generations equal `hf`'s exactly. `ct2` runs with its
+defaults (one batch per thread decoded at once), and once more with ``parallel_batches=1``
+(every thread on one batch), which is what its speed-up owes to decoding batches side by side.
 
 ``--records``: RunRecords of the same `rag` run with different generators (e.g. NQ 200 with
 ``--generator hf`` and ``--generator ct2``); their answers are read back from the cache's answer
@@ -84,6 +86,9 @@ def speed(args: argparse.Namespace) -> None:
         **{f"ct2 {ct}": (lambda g: lambda: timed(g, texts))(
             CT2Generator(model=args.model, compute_type=ct, device="cpu", threads=args.threads,
                          batch_size=args.batch_size)) for ct in ("int8", "float32")},
+        "ct2 int8, one batch at a time": (lambda g: lambda: timed(g, texts))(
+            CT2Generator(model=args.model, compute_type="int8", device="cpu", threads=args.threads,
+                         batch_size=args.batch_size, parallel_batches=1)),
     }
     for work in engines.values():  # warm-up (and the one-time load / conversion), untimed
         work()

@@ -67,6 +67,7 @@ class Recorder:
         return f"<user>{prompt}<assistant>"
 
     def generate(self, prompts, *, max_new_tokens, prefix=""):
+        self.calls = getattr(self, "calls", []) + [len(prompts)]
         self.prompts += prompts
         self.prefixes += [prefix] * len(prompts)
         self.last_usage_ = [{"tokens_in": len(p), "tokens_out": 1} for p in prompts]
@@ -89,6 +90,15 @@ def test_rag_reader_uses_k_passages_and_the_closed_book_mode_none():
     short.set_generator(recorder)
     assert short.answer({"q": "x"}, {"q": Injection(kind="in-context", passages=PASSAGES)})[0].text == "Paris"
     assert recorder.prefixes[-1] == ""
+
+
+def test_rag_gives_the_generator_every_question_at_once_unless_told_a_batch_size():
+    queries = {f"q{i}": f"question {i}?" for i in range(20)}
+    injections = {q: Injection(kind="in-context", passages=PASSAGES) for q in queries}
+    for batch_size, calls in ((None, [20]), (8, [8, 8, 4])):
+        reader, recorder = RagReader(batch_size=batch_size), Recorder()
+        reader.set_generator(recorder)
+        assert len(reader.answer(queries, injections)) == 20 and recorder.calls == calls
 
 
 def test_training_text_is_the_answer_prompt_with_its_answer():
