@@ -188,3 +188,9 @@ def test_batches_decoded_in_parallel_give_the_answers_of_one_batch_at_a_time(tin
     assert ct2(tiny, **sampled).generate(prompts) == ct2(tiny, **sampled).generate(prompts), "seeded: repeatable"
     with pytest.raises(ConfigError, match="parallel_batches must be auto or an integer >= 1"):
         ct2(tiny, parallel_batches=0).validate()
+
+
+def test_threads_follow_omp_num_threads_when_not_given(tiny, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert ct2(tiny).threads_ == 1 and ct2(tiny).parallel_batches_ == 1
+    assert ct2(tiny, threads=3).threads_ == 3

@@ -183,9 +183,12 @@ class CT2Generator(OneModel, Component):
 
     @property
     def threads_(self) -> int:
-        """CPU threads in all: ``threads``, or (0) the CPUs this process may run on."""
+        """CPU threads in all: ``threads``, or (0) ``OMP_NUM_THREADS`` when set (a Ray worker's
+        share, ``--worker-resources cpu=N``), else the CPUs this process may run on."""
         if self.threads > 0:
             return self.threads
+        if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+            return int(os.environ["OMP_NUM_THREADS"])
         try:
             return len(os.sched_getaffinity(0))
         except AttributeError:  # not Linux
