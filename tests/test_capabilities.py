@@ -134,7 +134,8 @@ def test_cli_takes_augment_generator_and_its_args(monkeypatch):
     import retbench.cli.commands
 
     seen = {}
-    monkeypatch.setattr(retbench.cli.commands, "_evaluate_all", lambda state, configs, params: seen.update(c=configs[0]))
+    monkeypatch.setattr(retbench.cli.commands, "_evaluate_all",
+                        lambda state, configs, params, workers=None: seen.update(c=configs[0]))
     main(["run", "--dataset", "mock", "--reader", "parametric", "--augment-generator", "plain",
           "--augment-generator-arg", "tag=x"])
     config = seen["c"]
