@@ -18,6 +18,15 @@ def no_network(monkeypatch):
     monkeypatch.setenv("RETBENCH_OFFLINE", "1")
 
 
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray instance (127.0.0.1, 2 CPUs) for one test module, shut down after it."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
 @pytest.fixture
 def invoke(tmp_path, monkeypatch):
     """Run the CLI in-process with the mock plugins and a temporary cache."""

@@ -20,14 +20,6 @@ MOCK_PLUGINS = Path(__file__).parent / "plugins"
 GRID = ["grid", "--retriever", "bm25,reverse", "--dataset", "sample", "--k", "10,100", "--json"]
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def grid(home: Path, *args: str):
     env = {"RETBENCH_HOME": str(home)}
     result = CliRunner(env=env).invoke(cli, ["--plugins-dir", str(MOCK_PLUGINS), *args])

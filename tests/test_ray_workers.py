@@ -22,14 +22,6 @@ RUN = ["run", "--dataset", "sample", "--retriever", "bm25", "--reranker", "overl
        "--reader", "logging-echo", "--shard-size", "10", "--json"]
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def invoke(home: Path, calls: Path, *args: str, **env: str):
     environment = {"RETBENCH_HOME": str(home), "RETBENCH_TEST_CALLS": str(calls), **env}
     return CliRunner(env=environment).invoke(cli, ["--plugins-dir", str(MOCK_PLUGINS), *args])

@@ -142,6 +142,15 @@ def forwarded_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
 
 
+def ray_options(resources: Mapping[str, float]) -> dict[str, Any]:
+    """Ray ``.options()`` for ``cpu=1,gpu=0,NAME=X``: Ray's own keywords, the rest as custom resources."""
+    options: dict[str, Any] = {RAY_KEYWORDS[k]: v for k, v in resources.items() if k in RAY_KEYWORDS}
+    custom = {k: v for k, v in resources.items() if k not in RAY_KEYWORDS}
+    if custom:
+        options["resources"] = custom
+    return options
+
+
 def submission_order(configs: Sequence[RunConfig]) -> list[int]:
     """Cells in the order to submit them: those differing only in ``k`` share their index, and a
     second one started beside the first would wait for its lock holding a CPU, so the first cell
@@ -159,13 +168,8 @@ def run_on_ray(job: GridJob, *, address: str | None = None,
                resources: Mapping[str, float] | None = None) -> Iterator[CellOutcome]:
     """Every cell as a Ray task, yielded as they finish (:func:`run_grid` restores the grid's
     order), on :func:`ray_cluster` (``address``, or a local instance of every CPU)."""
-    resources = dict(resources or {"cpu": 1})
-    options: dict[str, Any] = {RAY_KEYWORDS[k]: v for k, v in resources.items() if k in RAY_KEYWORDS}
-    custom = {k: v for k, v in resources.items() if k not in RAY_KEYWORDS}
-    if custom:
-        options["resources"] = custom
     with ray_cluster(address) as ray:
-        task = ray.remote(_ray_cell).options(**options, max_retries=0,
+        task = ray.remote(_ray_cell).options(**ray_options(resources or {"cpu": 1}), max_retries=0,
                                              runtime_env={"env_vars": forwarded_environment()})
         pending = {task.remote(i, job.configs[i], job.plugins, str(job.cache_home), job.overwrite, job.records_dir,
                                address): i

@@ -31,7 +31,7 @@ from retbench import progress
 from retbench.component import params_of
 from retbench.engine.cache import Cache, Overwrite, Stage
 from retbench.engine.config import RunConfig
-from retbench.engine.executors import RAY_KEYWORDS, PluginSource, forwarded_environment, ray_cluster
+from retbench.engine.executors import PluginSource, forwarded_environment, ray_cluster, ray_options
 from retbench.errors import ConfigError, RetbenchError
 
 
@@ -172,14 +172,9 @@ class RayWorkers:
     def actors(self) -> list[Any]:
         if not self._actors:
             self._ray = self._stack.enter_context(ray_cluster(self.plan.address))
-            resources = dict(self.plan.resources)
-            options: dict[str, Any] = {RAY_KEYWORDS[k]: v for k, v in resources.items() if k in RAY_KEYWORDS}
-            custom = {k: v for k, v in resources.items() if k not in RAY_KEYWORDS}
-            if custom:
-                options["resources"] = custom
             threads = str(self.plan.threads)
             env = {**forwarded_environment(), "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-            actor = self._ray.remote(StageWorker).options(**options, max_restarts=0,
+            actor = self._ray.remote(StageWorker).options(**ray_options(self.plan.resources), max_restarts=0,
                                                           runtime_env={"env_vars": env})
             self._actors = [actor.remote(self.config, self.plan.plugins, str(self.cache_home), self.plan.threads)
                             for _ in range(self.plan.workers)]
