@@ -13,9 +13,15 @@ retried ``retries`` times with a stricter instruction, then the pair is skipped 
 fewer words, counted as ``too_short``; a 135M generator often writes a bare URL or a title in
 the document field, and a negative that short cannot be a hard one. It filters cached
 generations, so changing it regenerates nothing.
-``verify`` (off by default, not in the paper) adds a separate check: the generator is asked
+``prompt=abstract`` (a deviation for generators below ~1B, which cannot follow the paper's
+prompt) asks in one plain-text line for the abstract of an article with the positive's title,
+of the positive's length, under the same drawn domain and level, the answer started with
+"Background: " (``prefill``); the prompt holds neither the query nor the positive's text.
+``verify`` (off by default, not in the paper) adds a separate check: ``true`` asks the generator
 whether its passage answers the query, and one that does is replaced by the revision it
-offers or dropped. Generations and verdicts are cached one file per pair in the run's shared
+offers or dropped; ``likelihood`` compares the generator's log p("Yes") and log p("No") as the
+answer to that question and drops a negative whose margin exceeds ``verify_margin``, scoring the
+pair's positive the same way so the log shows whether the verifier tells them apart. Generations and verdicts are cached one file per pair in the run's shared
 generation cache (beside the augmenters'), keyed by what makes them, with the seconds they
 took; an interrupted generation resumes, a run that changes only training settings
 regenerates nothing, and switching ``verify`` reuses the generations.
@@ -56,9 +62,12 @@ ATTRIBUTES = {
         "levels": ["Foundational (Equivalent to Elementary and Middle School)",
                    "Intermediate (High School and Undergraduate)"],
         "lengths": ["approximately the same as", "nearly the same as"],
+        "query_name": "claim",
     },
 }
 MIXES = ("hybrid", "synthetic-only")
+PROMPTS = ("paper", "abstract")
+VERIFIES = (False, True, "likelihood")
 NEGATIVE_PROMPT = (
     "Assume you are an expert in {domain}. Below is an example: a \"user_query\" and a \"positive_document\" "
     "relevant to it.\nExample: {example}\n\n"
@@ -85,6 +94,16 @@ VERIFY_PROMPT = (
     "\"answers_query\" (true or false) and \"revised\" (the passage rewritten so that it no longer answers the "
     "query, or an empty string when it does not answer it)."
 )
+ABSTRACT_PROMPT = (
+    "Assume you are an expert in {domain}. Write the abstract, of about {words} words and understandable at the "
+    "education level {level}, of a research article titled \"{title}\"."
+)
+ABSTRACT_PREFIX = "Background: "
+LIKELIHOOD_PROMPT = (
+    "{Query_name}: {query}\nPassage: {passage}\n\nDoes the passage answer, support or refute the {query_name}? "
+    "Answer Yes or No."
+)
+VERDICTS = ("Yes", "No")
 NEGATIVE_FIELD = "hard_negative_document"
 NEGATIVE_PREFIX = '{"reasoning": "'
 DOCUMENT_PREFIX = '{"hard_negative_document": "'
@@ -99,17 +118,20 @@ class SynegNegatives(BuildsComponents, Component):
 
     def __init__(self, mix: str = "hybrid", synthetic_share: float = 1.0, retrieved: str = "bm25-hard",
                  retrieved_args: dict[str, Any] | None = None, attributes: str | dict[str, list[str]] = "scifact",
-                 reasoning: bool = True, retries: int = 1, min_words: int = 0, verify: bool = False, prefill: bool = True, max_new_tokens: int = 512,
+                 prompt: str = "paper", reasoning: bool = True, retries: int = 1, min_words: int = 0,
+                 verify: bool | str = False, verify_margin: float = 0.0, prefill: bool = True, max_new_tokens: int = 512,
                  loss_temperature: float | None = 0.017, seed: int = 0) -> None:
         self.mix = mix
         self.synthetic_share = synthetic_share
         self.retrieved = retrieved
         self.retrieved_args = retrieved_args
         self.attributes = attributes
+        self.prompt = prompt
         self.reasoning = reasoning
         self.retries = retries
         self.min_words = min_words
         self.verify = verify
+        self.verify_margin = verify_margin
         self.prefill = prefill
         self.max_new_tokens = max_new_tokens
         self.loss_temperature = loss_temperature
@@ -118,6 +140,10 @@ class SynegNegatives(BuildsComponents, Component):
     def validate(self) -> None:
         if self.mix not in MIXES:
             raise ConfigError(f"syneg: mix must be one of {', '.join(MIXES)}, got '{self.mix}'")
+        if self.prompt not in PROMPTS:
+            raise ConfigError(f"syneg: prompt must be one of {', '.join(PROMPTS)}, got '{self.prompt}'")
+        if self.verify not in VERIFIES:
+            raise ConfigError(f"syneg: verify must be false, true or likelihood, got '{self.verify}'")
         if self.min_words < 0:
             raise ConfigError(f"syneg: min_words must be >= 0, got {self.min_words}")
         if not 0 < self.synthetic_share <= 1:
@@ -129,11 +155,12 @@ class SynegNegatives(BuildsComponents, Component):
             if self.attributes not in ATTRIBUTES:
                 raise ConfigError(f"syneg: attributes '{self.attributes}' is not a preset ({', '.join(ATTRIBUTES)}); "
                                   "or give {\"domains\": [...], \"levels\": [...], \"lengths\": [...]}")
-            return ATTRIBUTES[self.attributes]
+            return dict(ATTRIBUTES[self.attributes])
         missing = [k for k in ("domains", "levels", "lengths") if not self.attributes.get(k)]
         if missing:
             raise ConfigError(f"syneg: attributes needs non-empty {', '.join(missing)}")
-        return {k: list(self.attributes[k]) for k in ("domains", "levels", "lengths")}
+        return {**{k: list(self.attributes[k]) for k in ("domains", "levels", "lengths")},
+                "query_name": str(self.attributes.get("query_name", "query"))}
 
     @property
     def log(self) -> list[dict[str, Any]]:
@@ -181,6 +208,9 @@ class SynegNegatives(BuildsComponents, Component):
         if generator is None:
             raise ConfigError("syneg: no generator to write negatives (a run gives its own; in code call "
                               "set_augment_generator)")
+        if self.verify == "likelihood" and not hasattr(generator, "loglikelihood"):
+            raise ConfigError(f"syneg: verify=likelihood needs a generator with loglikelihood; "
+                              f"'{getattr(generator, 'name', type(generator).__name__)}' has none")
         folder = getattr(self, "cache_", None) or workdir
         chosen = [i for i in items if self.gets_synthetic(i["qid"])]
         self.synthetic_ = self.write_negatives(chosen, corpus=corpus, generator=generator, workdir=folder / "syneg")
@@ -191,6 +221,8 @@ class SynegNegatives(BuildsComponents, Component):
     def pair_key(self, item: Mapping[str, Any], generator: Any) -> str:
         setting = [component_identity(generator), PROMPT_VERSION, self.pair_attributes(item["qid"]), self.reasoning, self.retries,
                    self.prefill, self.max_new_tokens]
+        if self.prompt != "paper":
+            setting.append([ABSTRACT_PROMPT, ABSTRACT_PREFIX])
         return hashlib.sha256(json.dumps([item["query"], item["positives"][0], setting],
                                          default=str).encode()).hexdigest()[:32]
 
@@ -210,10 +242,18 @@ class SynegNegatives(BuildsComponents, Component):
         verdicts: dict[str, dict[str, Any]] = {}
         if self.verify:
             usable = [i for i in items if written[i["qid"]]["status"] == "kept" and i["qid"] not in too_short]
-            suffix = "." + hashlib.sha256(json.dumps([VERIFY_PROMPT, self.retries, self.prefill,
-                                                      self.max_new_tokens]).encode()).hexdigest()[:12] + ".verify.json"
-            verdicts = self._cached(workdir, usable, keys, suffix,
-                                    lambda part: self._verify_chunk(part, written, generator), chunk=chunk)
+            if self.verify == "likelihood":
+                scored = self._cached(workdir, usable, keys, "." + hashlib.sha256(json.dumps(
+                    [LIKELIHOOD_PROMPT, VERDICTS, self.attribute_sets()["query_name"]]).encode()).hexdigest()[:12]
+                    + ".likelihood.json", lambda part: self._likelihood_chunk(part, written, positives, generator),
+                    chunk=chunk)
+                verdicts = {q: {**v, "status": "rejected_by_verification" if v["margin"] > self.verify_margin
+                                else "kept"} for q, v in scored.items()}
+            else:
+                suffix = "." + hashlib.sha256(json.dumps([VERIFY_PROMPT, self.retries, self.prefill,
+                                                          self.max_new_tokens]).encode()).hexdigest()[:12] + ".verify.json"
+                verdicts = self._cached(workdir, usable, keys, suffix,
+                                        lambda part: self._verify_chunk(part, written, generator), chunk=chunk)
         counts = {"kept": 0, "malformed": 0, "too_short": 0, "revised": 0, "rejected_by_verification": 0}
         negatives = {}
         seconds = 0.0
@@ -226,13 +266,31 @@ class SynegNegatives(BuildsComponents, Component):
             if result["status"] in ("kept", "revised"):
                 negatives[item["qid"]] = Passage(id=f"syneg:{keys[item['qid']]}", text=result["negative"])
         self.generation_seconds_ = round(seconds, 2)
+        templates = ({"negative": NEGATIVE_PROMPT, "format": FORMATS[self.reasoning],
+                      **({"reasoning_definition": REASONING_DEFINITION} if self.reasoning else {})}
+                     if self.prompt == "paper" else {"negative": ABSTRACT_PROMPT})
+        if self.verify:
+            templates["verify"] = LIKELIHOOD_PROMPT if self.verify == "likelihood" else VERIFY_PROMPT
         self.log_ = [{"synthetic_negatives": counts, "generation_seconds": self.generation_seconds_,
-                      "generator": component_identity(generator), "prompt_version": PROMPT_VERSION,
-                      "attributes": self.attribute_sets(),
-                      "prompt_templates": {"negative": NEGATIVE_PROMPT, "format": FORMATS[self.reasoning],
-                                           **({"reasoning_definition": REASONING_DEFINITION} if self.reasoning else {}),
-                                           **({"verify": VERIFY_PROMPT} if self.verify else {})}}]
+                      "generator": component_identity(generator), "prompt": self.prompt,
+                      "prompt_version": PROMPT_VERSION, "attributes": self.attribute_sets(),
+                      "prompt_templates": templates}]
+        if self.verify == "likelihood":
+            self.log_[0]["verifier"] = self.verifier_summary(verdicts)
         return negatives
+
+    def verifier_summary(self, verdicts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """How the likelihood verifier judged the written negatives and, as its calibration, the
+        pairs' own positives: a verifier that cannot tell them apart filters at random."""
+        def share(margins: list[float]) -> float | None:
+            return round(sum(m > self.verify_margin for m in margins) / len(margins), 4) if margins else None
+
+        negatives = [float(v["margin"]) for v in verdicts.values()]
+        positives = [float(v["positive_margin"]) for v in verdicts.values()]
+        ranked = sum(p > n for p, n in zip(positives, negatives))
+        return {"judged": len(negatives), "margin": self.verify_margin,
+                "negatives_judged_answering": share(negatives), "positives_judged_answering": share(positives),
+                "positive_above_negative": round(ranked / len(negatives), 4) if negatives else None}
 
     @staticmethod
     def _cached(workdir: Path, items: Sequence[Mapping[str, Any]], keys: dict[str, str], suffix: str, make: Any,
@@ -267,6 +325,8 @@ class SynegNegatives(BuildsComponents, Component):
         return answers
 
     def _write_chunk(self, pairs: list[tuple[Mapping[str, Any], Passage]], generator: Any) -> list[dict[str, Any]]:
+        if self.prompt == "abstract":
+            return self._write_abstracts(pairs, generator)
         attributes = [self.pair_attributes(item["qid"]) for item, _ in pairs]
         prompts = []
         for (item, positive), attrs in zip(pairs, attributes):
@@ -286,6 +346,45 @@ class SynegNegatives(BuildsComponents, Component):
             results.append({"status": "kept" if negative else "malformed", **attrs,
                             **({"negative": negative, "reasoning": reasoning} if negative else {})})
         return results
+
+    def _write_abstracts(self, pairs: list[tuple[Mapping[str, Any], Passage]], generator: Any) -> list[dict[str, Any]]:
+        """``prompt=abstract``: one plain-text instruction per pair, the abstract of an article
+        with the positive's title (the query when it has none) under the drawn domain and level and
+        the positive's length in words (rounded to ten), the answer started with "Background: "."""
+        attributes = [self.pair_attributes(item["qid"]) for item, _ in pairs]
+        prompts = []
+        for (item, positive), attrs in zip(pairs, attributes):
+            parts = {"domain": attrs["domain"], "level": attrs["level"], "title": positive.title or item["query"],
+                     "words": str(max(10, round(len(positive.text.split()), -1)))}
+            prompt = ABSTRACT_PROMPT
+            for key, value in parts.items():
+                prompt = prompt.replace("{" + key + "}", value)
+            prompts.append(prompt)
+        prefix = ABSTRACT_PREFIX if self.prefill else ""
+        texts = [text.strip() for text in generator.generate(prompts, max_new_tokens=self.max_new_tokens,
+                                                              **({"prefix": prefix} if prefix else {}))]
+        return [{"status": "kept" if text else "malformed", **attrs, **({"negative": prefix + text} if text else {})}
+                for attrs, text in zip(attributes, texts)]
+
+    def _likelihood_chunk(self, items: list[Mapping[str, Any]], written: dict[str, dict[str, Any]],
+                          positives: Mapping[str, Passage], generator: Any) -> list[dict[str, Any]]:
+        """``verify=likelihood``: log p(Yes) - log p(No) as the generator's answer to whether a
+        passage answers the query, for the written negative and (calibration) the positive."""
+        name = self.attribute_sets()["query_name"]
+        format_prompt = getattr(generator, "format", lambda text: text)
+
+        def context(query: str, passage: str) -> str:
+            return format_prompt(LIKELIHOOD_PROMPT.replace("{Query_name}", name[:1].upper() + name[1:])
+                                 .replace("{query_name}", name).replace("{query}", query).replace("{passage}", passage))
+
+        contexts = []
+        for item in items:
+            contexts += [context(item["query"], written[item["qid"]]["negative"]),
+                         context(item["query"], positives[item["positives"][0]].contents(": "))]
+        yes = generator.loglikelihood(contexts, [VERDICTS[0]] * len(contexts))
+        no = generator.loglikelihood(contexts, [VERDICTS[1]] * len(contexts))
+        margins = [round(y - n, 4) for y, n in zip(yes, no)]
+        return [{"margin": margins[2 * n], "positive_margin": margins[2 * n + 1]} for n in range(len(items))]
 
     def _verify_chunk(self, items: list[Mapping[str, Any]], written: dict[str, dict[str, Any]],
                       generator: Any) -> list[dict[str, Any]]:
