@@ -55,7 +55,7 @@ class Writer:
         Writer.calls.extend(prompts)
         self.prefixes.append(prefix)
         answers = [self.answer(p) for p in prompts]
-        answers = [a[a.index("{"):] if prefix else a for a in answers]
+        answers = [a[a.index("{"):] if prefix and "{" in a else a for a in answers]
         return [a[len(prefix):] if a.startswith(prefix) else a for a in answers]
 
 
@@ -128,6 +128,50 @@ def test_verification_is_a_separate_step_that_reuses_the_generations(tmp_path):
     assert all(p.startswith("Query:") for p in again.prompts) and len(again.prompts) == len(ITEMS) - 1
     assert syneg.synthetic_["q1"].text == "a revised negative"
     assert syneg.log[0]["synthetic_negatives"]["revised"] == len(ITEMS) - 1
+
+
+class Abstracts(Writer):
+    """Scripted generator for ``prompt=abstract``: plain text after the prefix; log p("Yes") is
+    high for passages that mention Paris, so the likelihood verifier drops those."""
+
+    def answer(self, prompt: str) -> str:
+        return "Background: a study of Paris" if "France" in prompt else "Background: a study of rivers"
+
+    def loglikelihood(self, contexts, continuations):
+        return [(-0.1 if "Paris" in c else -3.0) if t == "Yes" else -1.0 for c, t in zip(contexts, continuations)]
+
+
+def test_the_abstract_prompt_names_the_positives_title_and_prefills_the_answer(tmp_path):
+    generator = Abstracts()
+    syneg = sampler(generator, tmp_path, prompt="abstract")
+    prompt = next(p for p in generator.prompts if '"France"' in p)
+    assert "research article titled" in prompt and SPLIT.queries["q1"] not in prompt and "JSON" not in prompt
+    assert set(generator.prefixes) == {"Background: "}
+    assert syneg.synthetic_["q1"].text == "Background: a study of Paris"
+    assert syneg.log[0]["prompt"] == "abstract" and "research article" in syneg.log[0]["prompt_templates"]["negative"]
+
+
+def test_likelihood_verification_drops_negatives_the_generator_judges_answering(tmp_path):
+    sampler(Abstracts(), tmp_path, prompt="abstract")
+    again = Abstracts()
+    syneg = sampler(again, tmp_path, prompt="abstract", verify="likelihood")
+    assert again.prompts == []  # the generations are reused, only the verdicts are new
+    assert "q1" not in syneg.synthetic_ and "q2" in syneg.synthetic_
+    counts = syneg.log[0]["synthetic_negatives"]
+    assert counts["rejected_by_verification"] == 1 and counts["kept"] == len(ITEMS) - 1
+    verifier = syneg.log[0]["verifier"]
+    assert verifier["judged"] == len(ITEMS) and verifier["negatives_judged_answering"] == round(1 / len(ITEMS), 4)
+    lenient = sampler(Abstracts(), tmp_path, prompt="abstract", verify="likelihood", verify_margin=5.0)
+    assert "q1" in lenient.synthetic_
+
+
+def test_unknown_prompt_or_verify_and_a_verifier_without_loglikelihood_fail_in_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="prompt must be one of paper, abstract"):
+        SynegNegatives(prompt="short").validate()
+    with pytest.raises(ConfigError, match="verify must be false, true or likelihood"):
+        SynegNegatives(verify="maybe").validate()
+    with pytest.raises(ConfigError, match="verify=likelihood needs a generator with loglikelihood; 'writer'"):
+        sampler(Writer(), tmp_path, verify="likelihood")
 
 
 def test_negatives_shorter_than_min_words_are_dropped_and_counted_without_regenerating(tmp_path):

@@ -161,9 +161,10 @@ class PassageLoraTrainer:
 
 
 def train_missing(passages: list[Passage], *, store: LoraStore, trainer_factory: Any, augment: Any,
-                  texts_of: Any, chunk: int = 8) -> int:
+                  texts_of: Any, chunk: int = 32) -> int:
     """Train and store the LoRA of every passage the store lacks, augmenting ``chunk``
-    passages per generator batch; the number trained."""
+    passages per generator call (enough prompts for a generator to decode several batches side
+    by side and to group prompts of similar length); the number trained."""
     todo = [p for p in {p.id: p for p in passages}.values() if not store.has(p)]
     if not todo:
         return 0
