@@ -12,7 +12,7 @@
 #        to the baseline trained by the augment part; GENERATOR writes qgen / rerank / SyNeg data,
 #        qgen sampled at DRAMA's temperature 0.8 / top-p 0.9 (the augmenter's defaults), rerank
 #        ranking greedily; SYNEG_ARGS are extra --negatives-arg settings,
-#        e.g. reasoning=false for a 135M generator)
+#        e.g. "prompt=abstract min_words=20 max_new_tokens=384", the recorded arms with the 135M generator)
 set -euo pipefail
 PART=${1:-all}
 PASSAGES=${2:-809}
