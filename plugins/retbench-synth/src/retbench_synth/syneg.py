@@ -112,6 +112,13 @@ STRICT = "\nReply with one valid JSON object and nothing else."
 PROMPT_VERSION = "3"
 
 
+def fill(template: str, parts: Mapping[str, str]) -> str:
+    """``template`` with each ``{name}`` replaced (str.format would trip on the JSON braces)."""
+    for name, value in parts.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
 class SynegNegatives(BuildsComponents, Component):
     name = "syneg"
     version = "2"
@@ -175,7 +182,12 @@ class SynegNegatives(BuildsComponents, Component):
 
     def set_augment_generator(self, generator: Any) -> None:
         """The generator writing the negatives: the run's (``--augment-generator``, else
-        ``--generator``), so it is loaded once and its identity enters the fit stage's key."""
+        ``--generator``), so it is loaded once and its identity enters the fit stage's key. Handed
+        over while the run resolves its components, so a generator ``verify=likelihood`` cannot use
+        fails before any model loads."""
+        if self.verify == "likelihood" and not hasattr(generator, "loglikelihood"):
+            raise ConfigError(f"syneg: verify=likelihood needs a generator with loglikelihood; "
+                              f"'{getattr(generator, 'name', type(generator).__name__)}' has none")
         self.generator_ = generator
 
     def set_generation_cache(self, folder: Path) -> None:
@@ -208,9 +220,6 @@ class SynegNegatives(BuildsComponents, Component):
         if generator is None:
             raise ConfigError("syneg: no generator to write negatives (a run gives its own; in code call "
                               "set_augment_generator)")
-        if self.verify == "likelihood" and not hasattr(generator, "loglikelihood"):
-            raise ConfigError(f"syneg: verify=likelihood needs a generator with loglikelihood; "
-                              f"'{getattr(generator, 'name', type(generator).__name__)}' has none")
         folder = getattr(self, "cache_", None) or workdir
         chosen = [i for i in items if self.gets_synthetic(i["qid"])]
         self.synthetic_ = self.write_negatives(chosen, corpus=corpus, generator=generator, workdir=folder / "syneg")
@@ -332,12 +341,8 @@ class SynegNegatives(BuildsComponents, Component):
         for (item, positive), attrs in zip(pairs, attributes):
             example = json.dumps({"user_query": item["query"], "positive_document": positive.contents(": ")},
                                  ensure_ascii=False)
-            prompt = NEGATIVE_PROMPT
-            parts = {"reasoning_definition": REASONING_DEFINITION if self.reasoning else "",
-                     "format": FORMATS[self.reasoning], "example": example, **attrs}
-            for name, value in parts.items():
-                prompt = prompt.replace("{" + name + "}", value)
-            prompts.append(prompt)
+            prompts.append(fill(NEGATIVE_PROMPT, {"reasoning_definition": REASONING_DEFINITION if self.reasoning else "",
+                                                  "format": FORMATS[self.reasoning], "example": example, **attrs}))
         results = []
         for attrs, written in zip(attributes, self._ask(generator, prompts, NEGATIVE_FIELD,
                                                            NEGATIVE_PREFIX if self.reasoning else DOCUMENT_PREFIX)):
@@ -352,14 +357,10 @@ class SynegNegatives(BuildsComponents, Component):
         with the positive's title (the query when it has none) under the drawn domain and level and
         the positive's length in words (rounded to ten), the answer started with "Background: "."""
         attributes = [self.pair_attributes(item["qid"]) for item, _ in pairs]
-        prompts = []
-        for (item, positive), attrs in zip(pairs, attributes):
-            parts = {"domain": attrs["domain"], "level": attrs["level"], "title": positive.title or item["query"],
-                     "words": str(max(10, round(len(positive.text.split()), -1)))}
-            prompt = ABSTRACT_PROMPT
-            for key, value in parts.items():
-                prompt = prompt.replace("{" + key + "}", value)
-            prompts.append(prompt)
+        prompts = [fill(ABSTRACT_PROMPT, {"domain": attrs["domain"], "level": attrs["level"],
+                                          "title": positive.title or item["query"],
+                                          "words": str(max(10, round(len(positive.text.split()), -1)))})
+                   for (item, positive), attrs in zip(pairs, attributes)]
         prefix = ABSTRACT_PREFIX if self.prefill else ""
         texts = [text.strip() for text in generator.generate(prompts, max_new_tokens=self.max_new_tokens,
                                                               **({"prefix": prefix} if prefix else {}))]
@@ -374,8 +375,8 @@ class SynegNegatives(BuildsComponents, Component):
         format_prompt = getattr(generator, "format", lambda text: text)
 
         def context(query: str, passage: str) -> str:
-            return format_prompt(LIKELIHOOD_PROMPT.replace("{Query_name}", name[:1].upper() + name[1:])
-                                 .replace("{query_name}", name).replace("{query}", query).replace("{passage}", passage))
+            return format_prompt(fill(LIKELIHOOD_PROMPT, {"Query_name": name[:1].upper() + name[1:], "query_name": name,
+                                                          "query": query, "passage": passage}))
 
         contexts = []
         for item in items:
@@ -388,8 +389,7 @@ class SynegNegatives(BuildsComponents, Component):
 
     def _verify_chunk(self, items: list[Mapping[str, Any]], written: dict[str, dict[str, Any]],
                       generator: Any) -> list[dict[str, Any]]:
-        prompts = [VERIFY_PROMPT.replace("{query}", i["query"]).replace("{negative}", written[i["qid"]]["negative"])
-                   for i in items]
+        prompts = [fill(VERIFY_PROMPT, {"query": i["query"], "negative": written[i["qid"]]["negative"]}) for i in items]
         results = []
         for item, verdict in zip(items, self._ask(generator, prompts, "answers_query", VERIFY_PREFIX)):
             if verdict is None or verdict["answers_query"] is not True:
