@@ -354,6 +354,49 @@ def test_a_generated_lora_scaled_by_zero_gives_exactly_the_closed_book_outputs(r
     assert not torch.allclose(changed, model(ids).logits)
 
 
+def padded_reference_losses(model, ids, pad, max_length, student, teacher):
+    """What the reference's training step computes: the text right-padded to max_length, padding
+    masked from attention and from the LM labels, KL summed over every position."""
+    import torch.nn.functional as F
+
+    length = len(ids)
+    input_ids = torch.tensor([ids + [pad] * (max_length - length)])
+    mask = torch.tensor([[1] * length + [0] * (max_length - length)])
+    labels = torch.tensor([ids + [-100] * (max_length - length)])
+    with lora_hooks(model, *student):
+        out = model(input_ids=input_ids, attention_mask=mask, labels=labels)
+    with lora_hooks(model, *teacher):
+        target = model(input_ids=input_ids, attention_mask=mask).logits
+    kl = F.kl_div(F.log_softmax(out.logits, -1), F.softmax(target, -1), reduction="batchmean")
+    return float(out.loss), float(kl)
+
+
+@pytest.mark.parametrize("samples", [64, 5])
+def test_dyprag_kl_covers_the_references_padding(retbench_tiny_llama, samples):
+    generator = HFGenerator(model=str(retbench_tiny_llama))
+    model, tokenizer = generator.load()
+    model.requires_grad_(False)
+    text = "paris is the capital of france and berlin is the capital of germany"
+    ids = generator.encode(text)
+    injector = DyPragInjector(max_length=len(ids) + 40, kl_pad_samples=samples)
+    student, teacher = random_lora(model, 1), random_lora(model, 2)
+    generated = {n: (a, b) for n, (a, b) in student.factors.items()}
+    with torch.no_grad():
+        terms = injector.losses(generated, teacher, [text], model, generator)
+        lm, kl = padded_reference_losses(model, ids, tokenizer.eos_token_id or 0, injector.max_length,
+                                         (student.factors, injector.generated_scaling_),
+                                         (teacher.factors, teacher.scaling))
+    assert float(terms["lm"]) == pytest.approx(lm, rel=1e-5)
+    if samples >= 40:  # every padding position present: the reference's sum itself
+        assert float(terms["kl"]) == pytest.approx(kl, rel=1e-4)
+    else:  # 5 strata of 8 padding positions stand for them
+        assert float(terms["kl"]) == pytest.approx(kl, rel=0.05)
+    text_only = DyPragInjector(max_length=injector.max_length, kl_positions="text")
+    with torch.no_grad():
+        unpadded = text_only.losses(generated, teacher, [text], model, generator)
+    assert float(unpadded["lm"]) == pytest.approx(lm, rel=1e-5) and float(unpadded["kl"]) < kl
+
+
 def test_dyprag_translator_moves_toward_the_prag_loras(retbench_tiny_llama, retbench_cache):
     args = {"translator_epochs": 6, "translator_lr": 3e-3, "learning_rate": 1e-2}
     record = evaluate(config(retbench_tiny_llama, "dyprag", fit_split="train", reader_args={},

@@ -5,7 +5,9 @@ the training questions (the same LoRA store as ``prag``) and trains the translat
 reference ``src/train_dyprag.py`` does: per passage, one step on loss = ``lm_weight`` x LM
 loss of the model carrying the generated LoRA on the passage's first PRAG training text +
 ``mse_weight`` x MSE to the PRAG LoRA, summed over the A and B tensors + ``kl_weight`` x
-KL(PRAG-LoRA model || generated-LoRA model), summed over the text's positions. Without
+KL(PRAG-LoRA model || generated-LoRA model), summed over positions. The reference right-pads
+every text to ``max_length`` (3000) and its KL sum runs over the padding as well (``kl_positions=
+"padded"``: those positions are estimated from ``kl_pad_samples`` of them, see ``kl_terms``). Without
 ``--fit-split`` the translator trains on ``default_fit`` (the papers' questions 300-499 of
 the evaluated split, when the evaluation lies in its first 300). At answer time each passage
 costs one forward pass (embedding) and the translator; the passages' generated factors are
@@ -48,6 +50,7 @@ CHECKPOINT = "translator.safetensors"
 CONFIG = "translator.json"
 PROGRESS = "translator-progress.pt"  # translator, optimizer and curves every checkpoint_every steps
 SCALINGS = ("lora", "none")
+KL_POSITIONS = ("padded", "text")
 
 
 def retrieved_passages(train: DatasetSplit, retriever: Any, k: int) -> list[Passage]:
@@ -74,7 +77,8 @@ class DyPragInjector(PragRecipe, Component):
 
     def __init__(self, intermediate_size: int = 32, lm_weight: float = 1.0, mse_weight: float = 100.0,
                  kl_weight: float = 0.01, translator_lr: float = 1e-5, translator_epochs: int = 1,
-                 texts_per_passage: int = 1, generated_scaling: str = "lora", rewrites: int = 1, qa_pairs: int = 3,
+                 texts_per_passage: int = 1, generated_scaling: str = "lora", kl_positions: str = "padded",
+                 kl_pad_samples: int = 16, rewrites: int = 1, qa_pairs: int = 3,
                  augment_args: dict[str, Any] | None = None, rank: int = 2,
                  alpha: float = 32.0, dropout: float = 0.0, learning_rate: float = 3e-4, epochs: int = 1,
                  targets: list[str] | None = None, max_length: int = 3000, seed: int = 0,
@@ -88,6 +92,8 @@ class DyPragInjector(PragRecipe, Component):
         self.translator_epochs = translator_epochs
         self.texts_per_passage = texts_per_passage
         self.generated_scaling = generated_scaling
+        self.kl_positions = kl_positions
+        self.kl_pad_samples = kl_pad_samples
         self.set_recipe(rewrites=rewrites, qa_pairs=qa_pairs, augment_args=augment_args, rank=rank, alpha=alpha,
                         dropout=dropout, learning_rate=learning_rate, epochs=epochs, targets=targets,
                         max_length=max_length, seed=seed)
@@ -97,8 +103,12 @@ class DyPragInjector(PragRecipe, Component):
         if self.generated_scaling not in SCALINGS:
             raise ConfigError(f"{self.name}: generated_scaling must be one of {', '.join(SCALINGS)}, "
                               f"got '{self.generated_scaling}'")
-        if self.texts_per_passage < 1 or self.intermediate_size < 1 or self.checkpoint_every < 1:
-            raise ConfigError(f"{self.name}: texts_per_passage, intermediate_size and checkpoint_every must be >= 1")
+        if self.kl_positions not in KL_POSITIONS:
+            raise ConfigError(f"{self.name}: kl_positions must be one of {', '.join(KL_POSITIONS)}, "
+                              f"got '{self.kl_positions}'")
+        if min(self.texts_per_passage, self.intermediate_size, self.checkpoint_every, self.kl_pad_samples) < 1:
+            raise ConfigError(f"{self.name}: texts_per_passage, intermediate_size, checkpoint_every and "
+                              "kl_pad_samples must be >= 1")
 
     @property
     def generated_scaling_(self) -> float:
@@ -221,17 +231,50 @@ class DyPragInjector(PragRecipe, Component):
         device = mse.device
         lm = kl = teacher_lm = torch.zeros((), device=device)
         teacher_factors = {n: (a.to(device), b.to(device)) for n, (a, b) in target.factors.items()}
+        eos = generator.load()[1].eos_token_id
+        pad = eos if eos is not None else 0  # the reference pads with EOS, or id 0 without one
         for text in texts:
-            ids = torch.tensor([generator.encode(text, self.max_length)], device=device)
+            ids = generator.encode(text, self.max_length)
+            inputs, weights = self.kl_inputs(ids, pad, device)
             with lora_hooks(model, generated, self.generated_scaling_):
-                logits = model(input_ids=ids).logits[0, :-1].float()
-            lm = lm + F.cross_entropy(logits, ids[0, 1:]) / len(texts)
+                logits = model(**inputs).logits[0].float()
             with torch.no_grad(), lora_hooks(model, teacher_factors, target.scaling):
-                teacher = model(input_ids=ids).logits[0, :-1].float()
-            teacher_lm = teacher_lm + F.cross_entropy(teacher, ids[0, 1:]) / len(texts)
-            kl = kl + F.kl_div(F.log_softmax(logits, -1), F.log_softmax(teacher, -1), log_target=True,
-                               reduction="sum") / len(texts)
+                teacher = model(**inputs).logits[0].float()
+            labels = inputs["input_ids"][0, 1 : len(ids)]
+            lm = lm + F.cross_entropy(logits[: len(ids) - 1], labels) / len(texts)
+            teacher_lm = teacher_lm + F.cross_entropy(teacher[: len(ids) - 1], labels) / len(texts)
+            per_position = F.kl_div(F.log_softmax(logits, -1), F.log_softmax(teacher, -1), log_target=True,
+                                    reduction="none").sum(-1)
+            kl = kl + (per_position * weights).sum() / len(texts)
         return {"lm": lm, "mse": mse, "kl": kl, "teacher_lm": teacher_lm}
+
+    def kl_inputs(self, ids: list[int], pad: int, device: Any) -> tuple[dict[str, Any], Any]:
+        """The model inputs for one training text and the KL weight of each of their positions.
+
+        ``text``: the text's positions that predict a next token of it. ``padded``: what the
+        reference sums, every position of the text right-padded with ``pad`` to ``max_length``
+        under an attention mask that hides the padding. A padding position's output depends
+        only on the text and its own position id (it sees no other padding), so the padding's
+        share is estimated from ``kl_pad_samples`` padding tokens placed at the midpoints
+        of equal strata of the padded positions, each weighted by its stratum's size; with no more
+        padding positions than samples every one is present and the sum is the reference's.
+        """
+        import torch
+
+        length = len(ids)
+        if self.kl_positions == "text":
+            weights = torch.ones(length, device=device)
+            weights[-1] = 0.0  # the last token predicts nothing of the text
+            return {"input_ids": torch.tensor([ids], device=device)}, weights
+        padding = max(self.max_length - length, 0)
+        strata = min(padding, self.kl_pad_samples)
+        bounds = torch.linspace(0, padding, strata + 1, dtype=torch.float64).round().long().tolist()
+        positions = [length + (lo + hi - 1) // 2 for lo, hi in zip(bounds, bounds[1:])]
+        sizes = [hi - lo for lo, hi in zip(bounds, bounds[1:])]
+        inputs = {"input_ids": torch.tensor([ids + [pad] * strata], device=device),
+                  "attention_mask": torch.tensor([[1] * length + [0] * strata], device=device),
+                  "position_ids": torch.tensor([list(range(length)) + positions], device=device)}
+        return inputs, torch.tensor([1.0] * length + [float(n) for n in sizes], device=device)
 
     def load_fit(self, *, workdir: Path) -> None:
         from safetensors.torch import load_file
