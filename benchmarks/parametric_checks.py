@@ -6,7 +6,7 @@ RETBENCH_HOME and settings: it reuses their cached augmentation, PRAG LoRAs and 
 (and trains what is missing).
 
     RETBENCH_HOME=... .venv/bin/python benchmarks/parametric_checks.py --data-dir ../shared/data \\
-        --fit 'dev[300:330]' --eval 'dev[:30]' --augment-args '{"rewrite_tokens": 160}'
+        --fit 'dev[300:330]' --eval 'dev[:30]' --augment-args '{"rewrite_tokens": 160}' [--augment-generator ct2]
 
 Checks:
 - gradient share of each loss term (LM, mse_weight x MSE, kl_weight x KL) for a fresh
@@ -35,6 +35,7 @@ from retbench.engine.state import load_split
 from retbench_bm25.retriever import BM25
 from retbench_parametric.dyprag import DyPragInjector, retrieved_passages
 from retbench_parametric.readers import DyPragReader, PragReader
+from retbench_readers.ct2_generator import CT2Generator
 from retbench_readers.hf_generator import HFGenerator
 
 
@@ -58,6 +59,8 @@ def main() -> None:
     parser.add_argument("--eval", default="dev[:30]")
     parser.add_argument("--augment-args", default="{}", help="JSON, as given to the acceptance runs")
     parser.add_argument("--injector-args", default="{}", help="JSON: other DyPRAG settings of the run checked")
+    parser.add_argument("--augment-generator", choices=["reader", "ct2"], default="reader",
+                        help="who writes PRAG's QA pairs: the reader's generator, or ct2 as --augment-generator ct2")
     parser.add_argument("--gradient-steps", type=int, default=5)
     parser.add_argument("--passages", type=int, default=12, help="evaluated passages for the ΔW and likelihood rows")
     args = parser.parse_args()
@@ -73,6 +76,8 @@ def main() -> None:
     reader.set_generator(generator)
     prag_reader.set_generator(generator)
     injector = DyPragInjector(augment_args=json.loads(args.augment_args), **json.loads(args.injector_args))
+    if args.augment_generator == "ct2":
+        injector.set_augment_generator(CT2Generator())
     inject_dir = home / "inject" / "checks"
     rows: list[tuple[str, str]] = []
 

@@ -474,3 +474,13 @@ def test_finding_the_plugins_does_not_import_torch():
     code = ("import sys, retbench_parametric.plugin, retbench_readers.plugin; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_translators_of_different_qa_writers_are_kept_apart(retbench_tiny_llama, tmp_path):
+    generator = HFGenerator(model=str(retbench_tiny_llama))
+    reader = reader_with(generator)
+    plain, other_writer = DyPragInjector(), DyPragInjector()
+    other_writer.set_augment_generator(HFGenerator(model=str(retbench_tiny_llama), max_new_tokens=7))
+    folders = {injector.translator_folder(generator, reader, PASSAGES, 0, tmp_path / "inject")
+               for injector in (plain, other_writer, DyPragInjector())}
+    assert len(folders) == 2

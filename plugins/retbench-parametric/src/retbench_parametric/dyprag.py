@@ -140,10 +140,12 @@ class DyPragInjector(PragRecipe, Component):
 
     def translator_folder(self, generator: Any, reader: Any, passages: list[Passage], seed: int,
                           inject_dir: Path) -> Path:
-        """Translators shared by ``dyprag`` and ``dyprag-combine``, keyed by the base model, every
-        setting, the training format, the training passages and the seed."""
+        """Translators shared by ``dyprag`` and ``dyprag-combine``, keyed by the base model, the
+        generator that wrote the QA pairs, every setting, the training format, the training passages
+        and the seed."""
         return inject_dir.parent / "dyprag-translators" / stage_key(
-            generator=component_identity(generator), params=self.get_params(), version=self.version, seed=seed,
+            generator=component_identity(generator), augment=component_identity(self.augment_generator(generator)),
+            params=self.get_params(), version=self.version, seed=seed,
             training_format=training_format(reader), passages=[passage_digest(p) for p in passages])[:24]
 
     def _train(self, passages: list[Passage], *, reader: Any, workdir: Path, seed: int,
